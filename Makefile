@@ -1,0 +1,35 @@
+# PromoPilot — `make run` serves the demo on http://127.0.0.1:8000, `make test` runs every test.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
+
+.PHONY: run test lint venv browser bench clean
+
+$(UV):
+	python3 -m pip install --quiet --user uv || python3 -m pip install --quiet uv
+
+$(VENV)/.synced: pyproject.toml uv.lock | $(UV)
+	$$(command -v uv || echo $(UV)) sync --frozen --all-groups
+	touch $@
+
+venv: $(VENV)/.synced
+
+run: venv
+	$(VENV)/bin/promopilot run
+
+browser:
+	@test -x /usr/bin/chromium || { echo "installing Debian chromium for browser tests"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null; }
+
+test: venv browser
+	$(VENV)/bin/pytest -q
+
+lint: venv
+	$(VENV)/bin/ruff check .
+
+bench: venv
+	$(PY) bench/card_actions.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache

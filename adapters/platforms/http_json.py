@@ -1,0 +1,123 @@
+"""Generic HTTP-JSON notice source: a URL plus a field mapping of jmespath expressions.
+
+The path for official open APIs and internal feeds; the sandbox feed is one such source.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+import jmespath
+
+from adapters.platforms.base import MAX_TITLE, Notice
+from adapters.platforms.http_util import TIMEOUT, check, with_retries
+
+log = logging.getLogger(__name__)
+
+SANDBOX_MAPPING = {
+    "items": "data.notices",
+    "external_id": "id",
+    "title": "title",
+    "type": "type",
+    "registration_start": "registration.start",
+    "registration_end": "registration.end",
+    "event_start": "event.start",
+    "event_end": "event.end",
+    "requirements": "requirements",
+    "source_url": "url",
+    "text": "body",
+}
+
+
+class MalformedNotice(ValueError):
+    pass
+
+
+def parse_time(value: Any, tz: str) -> datetime | None:
+    """ISO-8601 (or epoch seconds) → aware datetime; naive times are in the team's zone."""
+    if value in (None, ""):
+        return None
+    if isinstance(value, int | float):
+        return datetime.fromtimestamp(value, ZoneInfo("UTC"))
+    try:
+        parsed = datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise MalformedNotice(f"unreadable time {str(value)[:40]!r}") from exc
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=ZoneInfo(tz))
+
+
+def clean_text(value: Any, limit: int) -> str:
+    text = "" if value is None else str(value)
+    text = "".join(ch for ch in text if ch in "\n\t" or ch.isprintable()).strip()
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def to_notice(platform: str, raw: dict, mapping: dict[str, str], tz: str) -> Notice:
+    def get(name: str) -> Any:
+        expr = mapping.get(name)
+        return jmespath.search(expr, raw) if expr else None
+
+    external_id = get("external_id")
+    title = clean_text(get("title"), 10_000)
+    if not external_id or not title:
+        raise MalformedNotice("notice without id or title")
+    if len(title) > MAX_TITLE:
+        log.warning("notice title truncated", extra={"platform": platform,
+                                                     "external_id": str(external_id)[:64],
+                                                     "length": len(title)})
+        title = clean_text(title, MAX_TITLE)
+    requirements = get("requirements")
+    if requirements is not None and not isinstance(requirements, dict):
+        raise MalformedNotice("requirements is not an object")
+    return Notice(
+        platform=platform,
+        external_id=clean_text(external_id, 128),
+        title=title,
+        type=clean_text(get("type"), 64),
+        registration_start=parse_time(get("registration_start"), tz),
+        registration_end=parse_time(get("registration_end"), tz),
+        event_start=parse_time(get("event_start"), tz),
+        event_end=parse_time(get("event_end"), tz),
+        requirements=requirements or {},
+        source_url=clean_text(get("source_url"), 2000),
+        text=clean_text(get("text"), 20_000),
+    )
+
+
+@dataclass
+class HttpJsonSource:
+    name: str
+    platform: str
+    url: str
+    mapping: dict[str, str] = field(default_factory=lambda: dict(SANDBOX_MAPPING))
+    timezone: str = "Asia/Shanghai"
+    client: httpx.Client | None = None
+    rejected: list[str] = field(default_factory=list)  # reasons from the last fetch
+
+    @with_retries()
+    def _get(self) -> Any:
+        client = self.client or httpx.Client(timeout=TIMEOUT)
+        response = check(client.get(self.url, headers={"Accept": "application/json"}))
+        return response.json()
+
+    def fetch(self) -> list[Notice]:
+        body = self._get()
+        items = jmespath.search(self.mapping.get("items", "@"), body)
+        if not isinstance(items, list):
+            raise MalformedNotice(f"{self.name}: no list at {self.mapping.get('items')!r}")
+        notices, self.rejected = [], []
+        for raw in items:
+            try:
+                if not isinstance(raw, dict):
+                    raise MalformedNotice("notice is not an object")
+                notices.append(to_notice(self.platform, raw, self.mapping, self.timezone))
+            except MalformedNotice as exc:
+                reason = f"{self.name}: skipped notice: {exc}"
+                self.rejected.append(reason)
+                log.warning("notice rejected", extra={"source": self.name, "reason": str(exc)})
+        return notices

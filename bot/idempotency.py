@@ -1,0 +1,63 @@
+"""A durable claim on each inbound delivery, so a redelivered click or event changes nothing.
+
+The claim row is written in the same transaction as the work; a duplicate delivery hits the
+primary key, the work is rolled back, and the caller hears ``Duplicate``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import TypeVar
+
+from sqlalchemy import delete
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
+
+from storage.db import Database
+from storage.models import ProcessedEvent
+from storage.types import utcnow
+
+T = TypeVar("T")
+KEEP = timedelta(hours=24)  # Feishu re-delivers up to ~6 h later; keep well beyond
+
+
+class Duplicate(Exception):
+    """This delivery was handled before."""
+
+    def __init__(self, event_key: str) -> None:
+        super().__init__(event_key)
+        self.event_key = event_key
+
+
+def once(db: Database, event_key: str | None, work: Callable[[Session], T]) -> T:
+    """Run ``work`` in one transaction unless ``event_key`` was already handled."""
+    if not event_key:
+        with db.session() as session:
+            return work(session)
+    try:
+        with db.session() as session:
+            session.add(ProcessedEvent(event_key=event_key[:256]))
+            session.flush()
+            return work(session)
+    except IntegrityError as exc:
+        if _is_duplicate(db, event_key):
+            raise Duplicate(event_key) from exc
+        raise
+
+
+def _is_duplicate(db: Database, event_key: str) -> bool:
+    with db.session() as session:
+        return session.get(ProcessedEvent, event_key[:256]) is not None
+
+
+def seen(db: Database, event_key: str) -> bool:
+    return _is_duplicate(db, event_key)
+
+
+def prune(db: Database) -> int:
+    with db.session() as session:
+        result = session.execute(
+            delete(ProcessedEvent).where(ProcessedEvent.created_at < utcnow() - KEEP)
+        )
+        return result.rowcount or 0

@@ -1,0 +1,188 @@
+"""REST API under /api (OpenAPI docs at /docs). Bearer token unless running the local demo."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+from decimal import Decimal
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, Field
+from sqlmodel import select
+
+from bot.actions import ActionRequest, perform
+from bot.actors import Actor
+from bot.errors import DomainError
+from bot.i18n import normalise
+from bot.users import by_name
+from storage.models import AuditEvent, Campaign, Task, User
+
+bearer = HTTPBearer(auto_error=False)
+
+
+class ActionIn(BaseModel):
+    action: str = Field(examples=["claim"])
+    actor: str = Field(description="user name, e.g. li.na", examples=["li.na"])
+    comment: str | None = None
+    event_id: str | None = Field(default=None, description="same id twice → handled once")
+    version: int | None = Field(default=None, description="refuse if the task has changed")
+
+
+class ActionOut(BaseModel):
+    task_id: int
+    action: str
+    before: str
+    state: str
+    version: int
+    duplicate: bool
+
+
+class CampaignOut(BaseModel):
+    id: int
+    platform: str
+    external_id: str
+    title: str
+    type: str
+    registration_start: datetime | None
+    registration_end: datetime | None
+    event_start: datetime | None
+    event_end: datetime | None
+    requirements: dict
+    source_url: str
+    version: int
+
+
+class UserOut(BaseModel):
+    id: int
+    name: str
+    display_name: str
+    roles: list[str]
+
+
+class AuditOut(BaseModel):
+    actor: str
+    action: str
+    from_state: str | None
+    to_state: str | None
+    created_at: datetime
+    detail: dict
+
+
+class LineOut(BaseModel):
+    sku: str
+    list_price: Decimal | None
+    promo_price: Decimal | None
+    promo_stock: int
+    result: str | None
+    reason_code: str | None
+    reason_text: str | None
+
+
+class TaskOut(BaseModel):
+    id: int
+    campaign_id: int
+    state: str
+    version: int
+    claimed_by: str | None
+    deadline: datetime | None
+    title: str
+    platform: str
+    skip_reason: str | None = None
+    last_error: str | None = None
+
+
+class TaskDetail(TaskOut):
+    campaign: CampaignOut
+    declaration_version: int | None = None
+    lines: list[LineOut] = []
+    history: list[AuditOut] = []
+
+
+def build_router(container) -> APIRouter:
+    db = container.db
+    token = container.settings.api_token
+
+    def authorise(creds: HTTPAuthorizationCredentials | None = Depends(bearer)) -> None:
+        if token is None:
+            return
+        expected = token.get_secret_value()
+        if creds is None or not secrets.compare_digest(creds.credentials.encode(),
+                                                       expected.encode()):
+            raise HTTPException(401, "missing or wrong bearer token",
+                                headers={"WWW-Authenticate": "Bearer"})
+
+    router = APIRouter(prefix="/api", tags=["api"], dependencies=[Depends(authorise)])
+
+    def task_out(task: Task, campaign: Campaign, claimant: str | None) -> dict:
+        return dict(id=task.id, campaign_id=task.campaign_id, state=task.state,
+                    version=task.version, claimed_by=claimant, deadline=task.deadline,
+                    title=campaign.title, platform=campaign.platform,
+                    skip_reason=task.skip_reason, last_error=task.last_error)
+
+    @router.get("/campaigns", response_model=list[CampaignOut])
+    def campaigns(platform: str | None = None) -> list[Campaign]:
+        with db.session() as session:
+            query = select(Campaign).order_by(Campaign.registration_end, Campaign.id)
+            if platform:
+                query = query.where(Campaign.platform == platform)
+            return list(session.exec(query))
+
+    @router.get("/users", response_model=list[UserOut])
+    def users() -> list[User]:
+        with db.session() as session:
+            return list(session.exec(select(User).order_by(User.id)))
+
+    @router.get("/tasks", response_model=list[TaskOut])
+    def tasks(state: str | None = Query(default=None, description="comma-separated states"),
+              platform: str | None = None) -> list[dict]:
+        with db.session() as session:
+            query = (select(Task, Campaign, User.name)
+                     .join(Campaign, Campaign.id == Task.campaign_id)
+                     .join(User, User.id == Task.claimed_by, isouter=True)
+                     .order_by(Task.deadline, Task.id))
+            if state:
+                query = query.where(Task.state.in_(state.split(",")))
+            if platform:
+                query = query.where(Campaign.platform == platform)
+            return [task_out(t, c, n) for t, c, n in session.exec(query)]
+
+    @router.get("/tasks/{task_id}", response_model=TaskDetail)
+    def task(task_id: int) -> dict:
+        from bot.declarations import current
+
+        with db.session() as session:
+            row = session.exec(select(Task, Campaign, User.name)
+                               .join(Campaign, Campaign.id == Task.campaign_id)
+                               .join(User, User.id == Task.claimed_by, isouter=True)
+                               .where(Task.id == task_id)).first()
+            if row is None:
+                raise HTTPException(404, f"task {task_id} not found")
+            t, c, n = row
+            declaration, lines = current(session, task_id)
+            history = session.exec(select(AuditEvent).where(AuditEvent.task_id == task_id)
+                                   .order_by(AuditEvent.id)).all()
+            return {**task_out(t, c, n), "campaign": c,
+                    "declaration_version": declaration.version if declaration else None,
+                    "lines": lines, "history": history}
+
+    @router.post("/tasks/{task_id}/actions", response_model=ActionOut,
+                 responses={403: {"description": "role may not"},
+                            409: {"description": "state does not allow it"}})
+    def act(task_id: int, body: ActionIn, request: Request) -> dict:
+        with db.session() as session:
+            user = by_name(session, body.actor)
+        if user is None or not user.active:
+            raise HTTPException(403, f"unknown actor {body.actor!r}")
+        lang = normalise(request.headers.get("accept-language") or user.lang)
+        try:
+            result = perform(db, ActionRequest(
+                task_id=task_id, action=body.action, actor=Actor.of(user), comment=body.comment,
+                event_id=f"api:{body.event_id}" if body.event_id else None,
+                version=body.version))
+        except DomainError as exc:
+            raise HTTPException(exc.status, {"code": exc.code, "message": exc.message(lang)}) \
+                from None
+        return result.__dict__
+
+    return router

@@ -1,0 +1,102 @@
+"""The PromoPilot web app: REST API, console, sandbox marketplace, chat endpoints, jobs."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse, RedirectResponse
+
+import commands  # noqa: F401  (registers the commands)
+from adapters.chat.web import WebChatAdapter
+from adapters.platforms.sandbox.server import build_router as sandbox_router
+from bot import wiring
+from bot.scheduler import build_scheduler, threaded
+from bot.settings import Settings, get_settings
+from bot.watcher import Watcher
+from bot.web import api, console
+from bot.web.live import LiveHub
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None,
+               container: wiring.Container | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    container = container or wiring.build(settings)
+    hub = LiveHub()
+    container.extras["hub"] = hub
+    container.adapters["web"] = WebChatAdapter(container.db, hub)
+    watcher = Watcher(container.db, container.sources)
+    container.extras["watcher"] = watcher
+    container.extras.setdefault("is_leader", lambda: True)
+    state: dict = {}
+
+    def kick() -> None:
+        loop = state.get("loop")
+        if loop is not None and not loop.is_closed():
+            asyncio.run_coroutine_threadsafe(container.dispatcher.run_due(), loop)
+
+    container.extras["kick"] = kick
+    wiring.kick_outbox_after_actions(container, kick)
+    container.dispatcher.on_delivered.append(lambda chat, channel: hub.publish(channel))
+
+    def submit_then_kick() -> None:
+        if container.submissions.submit_pending() or container.submissions.poll_reviews():
+            kick()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        loop = asyncio.get_running_loop()
+        state["loop"] = container.extras["loop"] = loop
+        hub.bind(loop)
+        jobs = [
+            ("watch", threaded(watcher.run_once), settings.watch_interval_seconds),
+            ("outbox", container.dispatcher.run_due, settings.outbox_interval_seconds),
+            ("submissions", threaded(submit_then_kick), settings.review_poll_seconds),
+            *container.jobs,
+        ]
+        scheduler = build_scheduler(jobs, container.extras["is_leader"])
+        if settings.scheduler_enabled:
+            scheduler.start()
+        for hook in container.extras.get("on_start", []):
+            await hook()
+        log.info("PromoPilot started", extra={"url": settings.base_url,
+                                              "database": container.db.dialect})
+        try:
+            yield
+        finally:
+            for hook in container.extras.get("on_stop", []):
+                await hook()
+            if scheduler.running:
+                scheduler.shutdown(wait=False)
+
+    app = FastAPI(title="PromoPilot", version="0.1.0", lifespan=lifespan,
+                  description="Promotion declarations (促销申报) run from group chats.")
+    app.state.container = container
+    app.include_router(api.build_router(container))
+    app.include_router(console.build_router(container))
+    if settings.sandbox_enabled:
+        app.include_router(sandbox_router(container.db, settings.sandbox_review_seconds))
+    wiring.install_plugins(container, app)
+
+    @app.get("/", include_in_schema=False)
+    def root() -> RedirectResponse:
+        return RedirectResponse("/console")
+
+    @app.get("/healthz", tags=["ops"])
+    def healthz() -> JSONResponse:
+        try:
+            container.db.ping()
+            db_ok = True
+        except Exception as exc:  # noqa: BLE001
+            log.error("database unreachable", extra={"error": repr(exc)[:300]})
+            db_ok = False
+        sources = [h.as_dict() for h in watcher.health.values()]
+        body = {"status": "ok" if db_ok else "error", "database": db_ok,
+                "sources": sources, "chats": sorted(container.adapters)}
+        return JSONResponse(body, status_code=200 if db_ok else 503)
+
+    return app

@@ -1,0 +1,69 @@
+"""The composition root: builds every service once and hands them out.
+
+Chat platforms and other features plug in through ``PLUGINS``: each names a module with
+``install(container, api)`` that returns quietly when its platform is not configured.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from adapters.chat.base import ChatAdapter
+from adapters.platforms.base import NoticeSource, Submitter
+from adapters.platforms.http_json import HttpJsonSource
+from adapters.platforms.sandbox.seed import PLATFORMS
+from adapters.platforms.sandbox.submitter import SandboxSubmitter
+from bot import actions, lifecycle, outbox
+from bot.settings import Settings
+from bot.submissions import SubmissionService
+from storage.db import Database
+
+log = logging.getLogger(__name__)
+
+# Each module has ``install(container, api)``; later features append here.
+PLUGINS: list[str] = []
+
+
+@dataclass
+class Container:
+    settings: Settings
+    db: Database
+    adapters: dict[str, ChatAdapter] = field(default_factory=dict)
+    sources: list[NoticeSource] = field(default_factory=list)
+    submitters: dict[str, Submitter] = field(default_factory=dict)
+    jobs: list[tuple[str, Any, float]] = field(default_factory=list)  # (name, coro fn, secs)
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.dispatcher = outbox.Dispatcher(self.db, self.adapters)
+        self.submissions = SubmissionService(self.db, self.submitters.get)
+
+    @property
+    def sandbox_url(self) -> str:
+        return f"{self.settings.base_url}/sandbox"
+
+
+def build(settings: Settings, db: Database | None = None) -> Container:
+    container = Container(settings=settings, db=db or Database(settings.database_url))
+    lifecycle.on_transition(outbox.task_card_listener)
+    if settings.sandbox_enabled:
+        for platform in PLATFORMS:
+            container.sources.append(HttpJsonSource(
+                name=f"sandbox-{platform}", platform=platform,
+                url=f"{container.sandbox_url}/{platform}/notices", timezone=settings.timezone))
+            container.submitters[platform] = SandboxSubmitter(container.sandbox_url, platform)
+    return container
+
+
+def install_plugins(container: Container, api: Any) -> None:
+    for name in PLUGINS:
+        module = importlib.import_module(name)
+        module.install(container, api)
+        log.info("plugin installed", extra={"plugin": name})
+
+
+def kick_outbox_after_actions(container: Container, kick: Any) -> None:
+    actions.after_commit[:] = [lambda _result: kick()]  # one app per process

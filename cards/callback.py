@@ -1,0 +1,41 @@
+"""Button payloads carry only what identifies the decision: ``(action, id, version)``.
+
+Size-checked like aiogram's CallbackData: Slack allows 2,000 chars in a value and 255 in an
+action_id, Telegram 64 bytes; we keep to 64 so every platform can carry it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+PREFIX = "pp1"
+MAX_BYTES = 64
+
+
+class BadCallback(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class CallbackData:
+    action: str
+    task_id: int
+    version: int
+
+    def pack(self) -> str:
+        if "|" in self.action or not self.action:
+            raise BadCallback(f"bad action name {self.action!r}")
+        packed = f"{PREFIX}|{self.action}|{self.task_id}|{self.version}"
+        if len(packed.encode()) > MAX_BYTES:
+            raise BadCallback(f"callback data over {MAX_BYTES} bytes: {packed!r}")
+        return packed
+
+    @classmethod
+    def unpack(cls, raw: str) -> CallbackData:
+        parts = (raw or "").split("|")
+        if len(parts) != 4 or parts[0] != PREFIX:
+            raise BadCallback(f"not a PromoPilot button: {raw[:80]!r}")
+        try:
+            return cls(parts[1], int(parts[2]), int(parts[3]))
+        except ValueError as exc:
+            raise BadCallback(f"malformed button value: {raw[:80]!r}") from exc

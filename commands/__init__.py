@@ -1,0 +1,6 @@
+"""What people say and click. Importing this package registers every command."""
+
+from commands import admin, tasks  # noqa: F401
+from commands.router import Inbound, Reply, router
+
+__all__ = ["Inbound", "Reply", "router"]

@@ -1,0 +1,6 @@
+"""Imports every table module so SQLModel.metadata knows them all (Alembic, tests).
+
+A feature that adds tables in its own module adds one import line here.
+"""
+
+from storage import models  # noqa: F401
