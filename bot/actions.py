@@ -48,6 +48,21 @@ class ActionResult:
 Handler = Callable[[Session, Task, ActionRequest], Outcome]
 HANDLERS: dict[str, Handler] = {}
 after_commit: list[Callable[[ActionResult], None]] = []
+# Checks run inside the transaction before an action's handler; raise a DomainError to block
+# (e.g. the compliance pre-check before request_approval and submit).
+Guard = Callable[[Session, Task, ActionRequest], None]
+before_action: dict[str, list[Guard]] = {}
+
+
+def guard(*names: str) -> Callable[[Guard], Guard]:
+    def register(fn: Guard) -> Guard:
+        for name in names:
+            guards = before_action.setdefault(name, [])
+            if fn not in guards:
+                guards.append(fn)
+        return fn
+
+    return register
 
 
 def handles(*names: str) -> Callable[[Handler], Handler]:
@@ -98,6 +113,8 @@ def perform(db: Database, req: ActionRequest) -> ActionResult:
         if task is None:
             raise NotFound("err.not_found", task_id=req.task_id)
         before = task.state
+        for check in before_action.get(req.action, []):
+            check(session, task, req)
         handler = HANDLERS.get(req.action, _plain)
         outcome = handler(session, task, req)
         return ActionResult(req.task_id, req.action, before, outcome.after, outcome.version)

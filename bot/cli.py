@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 
 import typer
@@ -99,6 +100,18 @@ def dispatch() -> None:
 
     container = wiring.build(get_settings())
     typer.echo(f"sent {asyncio.run(container.dispatcher.run_due())}")
+
+
+# Feature modules add their commands with ``register(app)``; listed here, imported lazily.
+CLI_MODULES = ["bot.cli_sources", "bot.cli_audit", "bot.cli_data"]
+for _name in CLI_MODULES:
+    try:
+        _module = importlib.import_module(_name)
+    except ModuleNotFoundError as _exc:
+        if _exc.name != _name:
+            raise
+        continue
+    _module.register(app)
 
 
 if __name__ == "__main__":
