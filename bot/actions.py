@@ -81,9 +81,10 @@ def _plain(session: Session, task: Task, req: ActionRequest) -> Outcome:
 
 @handles("draft")
 def _draft(session: Session, task: Task, req: ActionRequest) -> Outcome:
+    rejected_before = task.state == "platform_rejected"
     outcome = _plain(session, task, req)
     declaration, _ = declarations.current(session, task.id or 0)
-    if declaration is None or task.state == "platform_rejected" or req.payload.get("refill"):
+    if declaration is None or rejected_before or req.payload.get("refill"):
         declarations.autofill(session, task, req.actor)
     return outcome
 
