@@ -1,0 +1,98 @@
+"""Text commands in English and Chinese and card clicks, through the one router."""
+
+from __future__ import annotations
+
+from sqlmodel import select
+
+import commands  # noqa: F401
+from cards.callback import CallbackData
+from commands import Inbound, router
+from storage.models import Task
+
+
+def say(db, who: str, text: str, event: str | None = None):
+    return router.handle_text(db, Inbound("web", "tmall-promo", who, event_id=event), text)
+
+
+def first_task(db) -> Task:
+    with db.session() as s:
+        return s.exec(select(Task).order_by(Task.id)).first()
+
+
+def test_help_in_both_languages(seeded):
+    zh = say(seeded, "li.na", "帮助")
+    assert "认领 <编号>" in zh.text and zh.ok
+    en = say(seeded, "alex", "help")
+    assert "claim <id>" in en.text
+
+
+def test_unknown_command_answers_with_help(seeded):
+    reply = say(seeded, "alex", "frobnicate 3")
+    assert not reply.ok and "frobnicate" in reply.text and "claim <id>" in reply.text
+    reply = say(seeded, "li.na", "")
+    assert "PromoPilot" in reply.text
+
+
+def test_list_shows_open_campaigns_by_deadline(seeded):
+    text = say(seeded, "li.na", "列表").text
+    lines = [line for line in text.splitlines() if line.startswith("#")]
+    assert len(lines) == 5
+    assert "京东PLUS" in lines[0]  # the earliest deadline first
+    assert "待认领" in lines[0]
+
+
+def test_claim_in_chinese_glued_id_and_mention(seeded):
+    task = first_task(seeded)
+    reply = say(seeded, "li.na", f"@PromoPilot 认领{task.id}")
+    assert reply.ok and "认领了任务" in reply.text
+    again = say(seeded, "wang.fang", f"认领 {task.id}")
+    assert not again.ok and "已被 李娜(运营) 认领" in again.text
+    mine = say(seeded, "li.na", "我的").text
+    assert f"#{task.id}" in mine
+    assert "no tasks" in say(seeded, "alex", "mine").text
+
+
+def test_status_returns_the_card(seeded):
+    task = first_task(seeded)
+    reply = say(seeded, "alex", f"status #{task.id}")
+    assert reply.card is not None and reply.card.task_id == task.id
+    assert "Claim" in [b.label for b in reply.card.buttons]
+
+
+def test_bad_arguments_are_explained(seeded):
+    assert "不是任务编号" in say(seeded, "li.na", "认领 abc").text
+    assert "Usage" in say(seeded, "alex", "claim").text
+    assert "9999" in say(seeded, "alex", "claim 9999").text
+    skip = say(seeded, "li.na", f"放弃 {first_task(seeded).id}")
+    assert not skip.ok and "原因" in skip.text
+    ok = say(seeded, "li.na", f"放弃 {first_task(seeded).id} 库存不足")
+    assert ok.ok and "已放弃" in ok.text
+
+
+def test_unknown_person_is_told_how_to_be_added(seeded):
+    reply = router.handle_text(seeded, Inbound("slack", "C1", "U999"), "list")
+    assert not reply.ok and "U999" in reply.text and "user add" in reply.text
+
+
+def test_admin_adds_a_person_who_can_then_work(seeded):
+    refused = say(seeded, "li.na", "user add bob ops U777")
+    assert not refused.ok
+    added = router.handle_text(seeded, Inbound("slack", "C1", "U1", lang_hint="en"), "list")
+    assert not added.ok
+    assert say(seeded, "admin", "用户 添加 bob ops,market").ok
+    reply = router.handle_text(seeded, Inbound("web", "tmall-promo", "bob"), "list")
+    assert reply.ok
+
+
+def test_click_uses_packed_callback_and_refuses_stale_cards(seeded):
+    task = first_task(seeded)
+    value = CallbackData("claim", task.id, task.version).pack()
+    inbound = Inbound("web", "tmall-promo", "li.na", event_id="click-1")
+    assert router.handle_click(seeded, inbound, value).ok
+    dup = router.handle_click(seeded, inbound, value)  # same delivery again
+    assert dup.ok and "已处理过" in dup.text
+    draft = CallbackData("draft", task.id, task.version).pack()  # card from before the claim
+    stale = router.handle_click(seeded, Inbound("web", "tmall-promo", "li.na", event_id="c2"), draft)
+    assert not stale.ok and "过期" in stale.text
+    garbage = router.handle_click(seeded, Inbound("web", "x", "li.na"), "not-a-button")
+    assert not garbage.ok
