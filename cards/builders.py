@@ -91,6 +91,7 @@ BUTTONS_BY_STATE: dict[str, list[tuple[str, str]]] = {
     "platform_rejected": [("draft", "primary"), ("skip", "default")],
 }
 NEEDS_INPUT = {"skip", "reject", "request_changes"}
+SYSTEM_ACTORS = {"watcher", "system", "submitter", "review", "reminders"}
 
 
 def builder(name: str) -> Callable[[Builder], Builder]:
@@ -234,8 +235,9 @@ def task_card(session: Session, params: dict, lang: str) -> Card | None:
         user = session.exec(select(User).where(User.name == last.actor)).first()
         if user:
             who = user.display_name
-        card.footer = t("card.last", lang, who=who, what=t(f"action.{last.action}", lang)
-                        if not last.action.startswith("notice") else last.action,
+        elif who in SYSTEM_ACTORS:
+            who = "PromoPilot"
+        card.footer = t("card.last", lang, who=who, what=t(f"action.{last.action}", lang),
                         when=local(last.created_at, fmt="%m-%d %H:%M"))
     for action, style in BUTTONS_BY_STATE.get(task.state, []):
         card.buttons.append(button(action, task, lang, style))

@@ -107,7 +107,8 @@ def build_router(container) -> APIRouter:
             if m.card_key and not m.card:
                 continue  # reserved, not posted yet
             out.append({
-                "id": m.id, "author": m.author, "text": m.text, "private": m.visible_to is not None,
+                "id": m.id, "author": "PromoPilot" if m.author == "bot" else m.author,
+                "text": m.text, "private": m.visible_to is not None,
                 "revision": m.revision, "card_key": m.card_key,
                 "html": render_html(Card.model_validate(m.card)) if m.card else None,
                 "at": m.created_at.isoformat(),
