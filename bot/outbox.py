@@ -20,6 +20,7 @@ from sqlmodel import Session, select
 from adapters.chat.base import ChatAdapter
 from bot.settings import get_settings
 from cards.builders import BUILDERS
+from cards.model import Card
 from storage.db import Database
 from storage.models import ChatBinding, ChatIdentity, ChatMessage, OutboxMessage, Task
 from storage.types import utcnow
@@ -128,9 +129,11 @@ class Dispatcher:
             return len(rows)
 
     async def _deliver(self, row: OutboxMessage) -> None:
+        """Send one row. Database work runs in a thread: the loop keeps acking chat events."""
         adapter = self.adapters.get(row.chat)
         if adapter is None:
-            self._finish(row, "skipped", f"no adapter configured for {row.chat}")
+            await asyncio.to_thread(self._finish, row, "skipped",
+                                    f"no adapter configured for {row.chat}")
             return
         try:
             if row.kind == "card":
@@ -140,31 +143,39 @@ class Dispatcher:
             elif row.kind == "private":
                 await adapter.send_private(row.payload["user"], row.payload["text"],
                                            row.payload.get("channel") or None)
-            self._finish(row, "sent")
+            await asyncio.to_thread(self._finish, row, "sent")
             for callback in self.on_delivered:
                 callback(row.chat, row.channel_id)
         except Exception as exc:  # noqa: BLE001 - every failure is retried or marked dead
-            self._failed(row, exc)
+            await asyncio.to_thread(self._failed, row, exc)
 
     async def _deliver_card(self, adapter: ChatAdapter, row: OutboxMessage) -> None:
-        lang = get_settings().language
-        with self.db.session() as session:
-            build = BUILDERS[row.payload["builder"]]
-            card = build(session, row.payload.get("params", {}), lang)
-            if card is None:
-                return
-            message = self._reserve(session, row)
-        card_json = card.model_dump(mode="json")
-        if message.message_ref:
-            await adapter.update_card(row.channel_id, message.message_ref, card)
-            ref = message.message_ref
+        prepared = await asyncio.to_thread(self._prepare_card, row)
+        if prepared is None:
+            return
+        card, message_id, message_ref = prepared
+        if message_ref:
+            await adapter.update_card(row.channel_id, message_ref, card)
+            ref = message_ref
         else:
             ref = await adapter.post_card(row.channel_id, card)
+        await asyncio.to_thread(self._store_card, message_id, ref, card)
+
+    def _prepare_card(self, row: OutboxMessage) -> tuple[Card, int, str] | None:
+        with self.db.session() as session:
+            build = BUILDERS[row.payload["builder"]]
+            card = build(session, row.payload.get("params", {}), get_settings().language)
+            if card is None:
+                return None
+            message = self._reserve(session, row)
+            return card, message.id or 0, message.message_ref
+
+    def _store_card(self, message_id: int, ref: str, card: Card) -> None:
         with self.db.session() as session:
             session.execute(
-                update(ChatMessage).where(ChatMessage.id == message.id)
-                .values(message_ref=ref, card=card_json, revision=ChatMessage.revision + 1,
-                        updated_at=utcnow())
+                update(ChatMessage).where(ChatMessage.id == message_id)
+                .values(message_ref=ref, card=card.model_dump(mode="json"),
+                        revision=ChatMessage.revision + 1, updated_at=utcnow())
                 .execution_options(synchronize_session=False)
             )
 
