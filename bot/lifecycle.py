@@ -165,6 +165,10 @@ def apply(
     if expected_version is not None:
         conditions.append(Task.version == expected_version)
 
+    # Lock the row first so "before" is exact; the conditional UPDATE still decides.
+    before = session.execute(
+        select(Task.state).where(Task.id == task_id).with_for_update()
+    ).scalar_one_or_none()
     result = session.execute(
         update(Task).where(*conditions).values(**values).execution_options(
             synchronize_session=False
@@ -175,9 +179,7 @@ def apply(
 
     task = session.get(Task, task_id, populate_existing=True)
     assert task is not None
-    before = next(iter(rule.sources)).value if len(rule.sources) == 1 else None
-    before = _previous_state(session, task_id) if before is None else before
-    outcome = Outcome(task.id, action, before, task.state, task.version)
+    outcome = Outcome(task.id, action, before or "", task.state, task.version)
     session.add(
         AuditEvent(
             task_id=task_id,
@@ -197,17 +199,6 @@ def apply(
     for listener in list(listeners):
         listener(session, task, outcome, actor)
     return outcome
-
-
-def _previous_state(session: Session, task_id: int) -> str:
-    """The state before this transition, for rules with several sources: the last audit."""
-    last = session.exec(
-        select(AuditEvent.to_state)
-        .where(AuditEvent.task_id == task_id, AuditEvent.to_state.is_not(None))
-        .order_by(AuditEvent.id.desc())
-        .limit(1)
-    ).first()
-    return last or State.NEW.value
 
 
 def _why_not(
