@@ -102,7 +102,7 @@ def _request_approval(session: Session, task: Task, req: ActionRequest) -> Outco
 @handles("approve", "reject", "request_changes")
 def _decide(session: Session, task: Task, req: ActionRequest) -> Outcome:
     return approvals.decide(session, task, req.action, req.actor, comment=req.comment,
-                            event_id=req.event_id)
+                            event_id=req.event_id, version=req.version)
 
 
 def perform(db: Database, req: ActionRequest) -> ActionResult:

@@ -1,30 +1,75 @@
-"""Approval steps for a declaration version, decided by card button or API.
+"""Approval steps for a declaration, decided by card button, text command or API.
 
-The foundation asks one manager step. The policy (which steps, in which order, by which
-roles) is ``route``; a YAML policy replaces it without touching the decision rules here.
+``route`` (the YAML policy by default) says which steps; ``decide`` enforces, on the
+server and always: the step's role (or the person it was escalated to), no approving one's
+own request, no deciding a stale card or an already decided step. ``escalate_overdue``
+sends an overdue step up to the approvers' managers — a timeout never decides anything.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from bot import lifecycle, outbox
+import cards.approval  # noqa: F401  (registers the "approval" card builder)
+from bot import lifecycle, outbox, policy
 from bot.actors import Actor
+from bot.declarations import current
 from bot.errors import Conflict, Forbidden, Invalid
+from bot.i18n import register, t
 from bot.lifecycle import Outcome
-from storage.models import ApprovalStep, Campaign, Declaration, Task
+from bot.timefmt import local
+from storage.db import Database
+from storage.models import ApprovalStep, AuditEvent, Campaign, Declaration, Task, User
+from storage.models_approval import ApprovalEscalation, ApprovalRound
 from storage.types import utcnow
 
+log = logging.getLogger(__name__)
 DEFAULT_SLA = timedelta(hours=4)
 DECISIONS = {"approve": "approved", "reject": "rejected", "request_changes": "changes_requested"}
 
+register({
+    "err.approval_closed": {
+        "zh-CN": "任务 #{task_id} 的审批已结束:{who} 于 {when} {decision}。",
+        "en": "The approval of task #{task_id} is already over: {decision} by {who} at {when}.",
+    },
+    "err.step_decided": {
+        "zh-CN": "第 {seq} 步({role})已由 {who} 于 {when} {decision},不能重复决定。",
+        "en": "Step {seq} ({role}) was already {decision} by {who} at {when}.",
+    },
+    "err.not_your_turn": {
+        "zh-CN": "还没轮到你:正在等待第 {seq} 步({roles})。",
+        "en": "Not your turn yet: waiting for step {seq} ({roles}).",
+    },
+    "approval.ask": {
+        "zh-CN": "请审批:任务 #{task_id} {title}(第 {seq} 步,{role})。原因:{reason}",
+        "en": "Please approve task #{task_id} {title} (step {seq}, {role}). Why: {reason}",
+    },
+    "approval.escalated": {
+        "zh-CN": "催办升级:任务 #{task_id} 第 {seq} 步({role})已超时,转给 {who} 处理,"
+                 "可直接在审批卡片上决定。",
+        "en": "Escalated: step {seq} ({role}) of task #{task_id} is overdue and now goes to "
+              "{who}, who may decide it on the approval card.",
+    },
+    "approval.escalated_nobody": {
+        "zh-CN": "任务 #{task_id} 第 {seq} 步({role})已超时,但找不到可升级的上级,请管理员处理。",
+        "en": "Step {seq} ({role}) of task #{task_id} is overdue and nobody is above the "
+              "approvers; an admin must step in.",
+    },
+    "action.approve_step": {"zh-CN": "批准了一步", "en": "approved a step"},
+    "action.approval_escalated": {"zh-CN": "审批超时升级", "en": "approval escalated"},
+})
+
 
 def default_route(session: Session, task: Task, declaration: Declaration) -> list[dict]:
-    return [{"seq": 1, "role": "manager", "reason": "default"}]
+    _, lines = current(session, task.id or 0)
+    steps = policy.route(policy.facts_for(session, task, lines))
+    return steps or [{"seq": 1, "role": "manager", "reason": "no rule matched; default"}]
 
 
 route: Callable[[Session, Task, Declaration], list[dict]] = default_route
@@ -35,80 +80,279 @@ def request(session: Session, task: Task, declaration: Declaration, actor: Actor
     outcome = lifecycle.apply(session, task.id or 0, "request_approval", actor,
                               event_id=event_id, detail={"declaration": declaration.version})
     now = utcnow()
+    _, lines = current(session, task.id or 0)
+    facts = policy.facts_for(session, task, lines)
+    rows = []
     for step in route(session, task, declaration):
-        session.add(ApprovalStep(
+        row = ApprovalStep(
             task_id=task.id or 0, declaration_version=declaration.version,
-            seq=step["seq"], role=step["role"], reason=step.get("reason", ""),
+            seq=step["seq"], role=step["role"], reason=step.get("reason", "")[:256],
             group=step.get("group", ""), mode=step.get("mode", "all_of"),
-            requested_by=actor.user_id, due_at=now + step.get("sla", DEFAULT_SLA),
-        ))
+            requested_by=actor.user_id, due_at=now + step.get("sla", DEFAULT_SLA))
+        session.add(row)
+        rows.append(row)
     session.flush()
+    rnd = ApprovalRound(task_id=task.id or 0, declaration_version=declaration.version,
+                        opened_version=outcome.version, requested_by=actor.user_id,
+                        step_ids=[r.id for r in rows], facts=facts.as_json())
+    session.add(rnd)
+    session.flush()
+    _ask(session, task, rnd, min(r.seq for r in rows))
     enqueue_approval_card(session, task, declaration.version)
     return outcome
 
 
+def latest_round(session: Session, task_id: int) -> ApprovalRound | None:
+    return session.exec(select(ApprovalRound).where(ApprovalRound.task_id == task_id)
+                        .order_by(ApprovalRound.id.desc()).limit(1)).first()
+
+
+def round_steps(session: Session, rnd: ApprovalRound) -> list[ApprovalStep]:
+    if not rnd.step_ids:
+        return []
+    return list(session.exec(select(ApprovalStep).where(ApprovalStep.id.in_(rnd.step_ids))
+                             .order_by(ApprovalStep.seq, ApprovalStep.id)
+                             .execution_options(populate_existing=True)))
+
+
+def escalated_to(session: Session, step_ids: list[int]) -> dict[int, set[int]]:
+    out: dict[int, set[int]] = {}
+    if not step_ids:
+        return out
+    for row in session.exec(select(ApprovalEscalation).where(
+            ApprovalEscalation.step_id.in_(step_ids))):
+        out.setdefault(row.step_id, set()).update(row.escalated_to)
+    return out
+
+
 def enqueue_approval_card(session: Session, task: Task, declaration_version: int) -> None:
+    """(Re)show the current round's card in the approvals channel (updated in place)."""
     campaign = session.get(Campaign, task.campaign_id)
+    rnd = latest_round(session, task.id or 0)
     assert campaign is not None
+    if rnd is None:
+        return
     bindings = outbox.bindings_for(session, campaign.platform, "approvals", task.team_id) or \
         outbox.bindings_for(session, campaign.platform, "notices", task.team_id)
-    card_key = f"approval:{task.id}:{declaration_version}"
+    card_key = f"approval:{task.id}:r{rnd.id}"
+    task_version = session.get(Task, task.id, populate_existing=True).version  # type: ignore
+    stamp = f"{task_version}.{len(rnd.auto)}.{utcnow().timestamp():.6f}"
     for binding in bindings:
         outbox.enqueue_card(
             session, binding.chat, binding.channel_id, card_key, "approval",
-            {"task_id": task.id, "declaration_version": declaration_version},
-            key=f"{card_key}:v{task.version}:{binding.chat}:{binding.channel_id}",
-            task_id=task.id,
-        )
+            {"task_id": task.id, "declaration_version": declaration_version,
+             "round_id": rnd.id},
+            key=f"{card_key}:v{stamp}:{binding.chat}:{binding.channel_id}", task_id=task.id)
 
 
 def pending_steps(session: Session, task_id: int) -> list[ApprovalStep]:
-    return list(session.exec(
-        select(ApprovalStep).where(ApprovalStep.task_id == task_id,
-                                   ApprovalStep.state == "pending")
-        .order_by(ApprovalStep.seq, ApprovalStep.id)
-    ))
+    rnd = latest_round(session, task_id)
+    if rnd is None or rnd.state != "open":
+        return []
+    return [s for s in round_steps(session, rnd) if s.state == "pending"]
+
+
+def _name(session: Session, user_id: int | None) -> str:
+    user = session.get(User, user_id) if user_id else None
+    return user.display_name if user else "PromoPilot"
+
+
+def _may(session: Session, task: Task, step: ApprovalStep, actor: Actor,
+         escalations: dict[int, set[int]]) -> bool:
+    if actor.user_id is not None and actor.user_id in escalations.get(step.id or 0, set()):
+        return True
+    if step.role not in actor.roles:
+        return False
+    named = policy.people(session, step.role, task.team_id)
+    return actor.user_id in {u.id for u in named} or not named
+
+
+def _decided_error(session: Session, step: ApprovalStep, lang: str) -> Conflict:
+    return Conflict("err.step_decided", seq=step.seq, role=step.role,
+                    who=_name(session, step.decided_by), when=local(step.decided_at,
+                                                                    fmt="%m-%d %H:%M"),
+                    decision=t(f"card.decision.{step.state}", lang))
 
 
 def decide(session: Session, task: Task, decision: str, actor: Actor, *,
-           comment: str | None = None, event_id: str | None = None) -> Outcome:
+           comment: str | None = None, event_id: str | None = None,
+           version: int | None = None) -> Outcome:
     """Record one approver's decision; the last approval approves the task."""
     if decision not in DECISIONS:
         raise Invalid("err.usage", usage="approve | reject <reason> | request_changes <reason>")
     if decision != "approve" and not (comment or "").strip():
         raise Invalid("err.reason_required", example=f"{decision} {task.id} <reason>")
-    pending = pending_steps(session, task.id or 0)
-    if task.state != lifecycle.State.IN_APPROVAL or not pending:
+    rnd = latest_round(session, task.id or 0)
+    if rnd is not None and rnd.state != "open":
+        last = max((s for s in round_steps(session, rnd) if s.decided_at),
+                   key=lambda s: s.decided_at, default=None)  # type: ignore[arg-type,return-value]
+        if last is not None:
+            raise Conflict("err.approval_closed", task_id=task.id,
+                           who=_name(session, last.decided_by),
+                           when=local(last.decided_at, fmt="%m-%d %H:%M"),
+                           decision=t(f"card.decision.{last.state}", actor.lang))
+    if rnd is None or rnd.state != "open" or task.state != lifecycle.State.IN_APPROVAL:
         lifecycle.apply(session, task.id or 0, decision, actor, comment=comment)  # raises
-    current_seq = pending[0].seq
-    mine = [s for s in pending if s.seq == current_seq and s.role in actor.roles]
+        raise Conflict("err.bad_state", task_id=task.id, state=task.state, action=decision)
+    if version is not None and version < rnd.opened_version:
+        raise Conflict("err.stale_card", task_id=task.id)
+    steps = round_steps(session, rnd)
+    pending = [s for s in steps if s.state == "pending"]
+    escalations = escalated_to(session, [s.id or 0 for s in steps])
+    current_seq = min(s.seq for s in pending)
+    mine = [s for s in pending if s.seq == current_seq
+            and _may(session, task, s, actor, escalations)]
     if not mine:
-        roles = sorted({s.role for s in pending if s.seq == current_seq})
+        done = [s for s in steps if s.state != "pending" and s.decided_at
+                and _may(session, task, s, actor, escalations)]
+        if done:
+            raise _decided_error(session, done[-1], actor.lang)
+        if any(_may(session, task, s, actor, escalations) for s in pending):
+            raise Conflict("err.not_your_turn", seq=current_seq, roles=", ".join(sorted(
+                {s.role for s in pending if s.seq == current_seq})))
         raise Forbidden("err.forbidden_role", roles=", ".join(sorted(actor.roles)) or "-",
-                        action=decision, allowed=", ".join(roles))
-    step = mine[0]
-    if step.requested_by is not None and step.requested_by == actor.user_id:
+                        action=t(f"action.{decision}", actor.lang),
+                        allowed=", ".join(sorted({s.role for s in pending
+                                                  if s.seq == current_seq})))
+    if actor.user_id is not None and actor.user_id in (rnd.requested_by, task.claimed_by):
         raise Forbidden("err.self_approval")
-    done = session.execute(
-        update(ApprovalStep).where(ApprovalStep.id == step.id, ApprovalStep.state == "pending")
-        .values(state=DECISIONS[decision], decided_by=actor.user_id, decided_at=utcnow(),
-                comment=comment)
-        .execution_options(synchronize_session=False)
-    )
-    if done.rowcount != 1:
-        raise Conflict("err.bad_state", task_id=task.id, state="decided", action=decision)
-    remaining = pending_steps(session, task.id or 0)
+    now = utcnow()
+    for step in mine:
+        changed = session.execute(
+            update(ApprovalStep).where(ApprovalStep.id == step.id,
+                                       ApprovalStep.state == "pending")
+            .values(state=DECISIONS[decision], decided_by=actor.user_id, decided_at=now,
+                    comment=comment)
+            .execution_options(synchronize_session=False))
+        if changed.rowcount != 1:
+            session.refresh(step)
+            raise _decided_error(session, step, actor.lang)
+    steps = round_steps(session, rnd)
+    decided_ids = {s.id for s in mine}
+    groups = {s.group for s in mine if s.mode == "any_of" and s.group}
+    remaining = []
+    for other in steps:
+        if other.state != "pending":
+            continue
+        if decision != "approve":
+            other.state = "cancelled"  # the request is over; close the other steps
+        elif other.group in groups:
+            other.state, other.comment = "skipped", f"any_of: {actor.display_name}"
+        else:
+            remaining.append(other)
+            continue
+        session.add(other)
+    detail = {"round": rnd.id, "steps": sorted(decided_ids),
+              "roles": sorted({s.role for s in mine})}
     if decision == "approve" and remaining:
         lifecycle.touch(session, task.id or 0)
+        session.add(AuditEvent(task_id=task.id, actor=actor.name, action="approve_step",
+                               event_id=event_id, detail={**detail, **(
+                                   {"comment": comment} if comment else {})}))
+        session.flush()
         session.refresh(task)
+        next_seq = min(s.seq for s in remaining)
+        if next_seq != current_seq:
+            _ask(session, task, rnd, next_seq)
         outcome = Outcome(task.id or 0, "approve_step", task.state, task.state, task.version)
     else:
-        if decision != "approve":
-            for other in remaining:  # the request is over; close the other steps
-                other.state = "cancelled"
-                session.add(other)
+        rnd.state, rnd.closed_at = DECISIONS[decision], now
+        session.add(rnd)
         outcome = lifecycle.apply(session, task.id or 0, decision, actor, comment=comment,
-                                  event_id=event_id, detail={"step": step.id})
+                                  event_id=event_id, detail=detail)
         session.refresh(task)
-    enqueue_approval_card(session, task, step.declaration_version)
+        if decision == "approve":
+            from bot import gates
+
+            gates.after_final_approval(session, task, rnd)
+            session.refresh(task)
+            if task.state != outcome.after:
+                outcome = Outcome(task.id or 0, decision, outcome.before, task.state,
+                                  task.version)
+    enqueue_approval_card(session, task, rnd.declaration_version)
     return outcome
+
+
+def _ask(session: Session, task: Task, rnd: ApprovalRound, seq: int) -> None:
+    """Tell the people of step ``seq`` privately that they have something to approve."""
+    campaign = session.get(Campaign, task.campaign_id)
+    title = campaign.title[:80] if campaign else ""
+    for step in round_steps(session, rnd):
+        if step.seq != seq or step.state != "pending":
+            continue
+        for user in policy.people(session, step.role, task.team_id):
+            if user.id in (rnd.requested_by, task.claimed_by):
+                continue
+            outbox.enqueue_private(session, user.id or 0, t(
+                "approval.ask", user.lang, task_id=task.id, title=title, seq=step.seq,
+                role=step.role, reason=step.reason or "-"),
+                key=f"approval-ask:{rnd.id}:{step.id}:{user.id}")
+
+
+def escalate_overdue(db: Database, now: datetime | None = None) -> int:
+    """Send each overdue pending step one level up; returns how many were escalated."""
+    now = now or utcnow()
+    with db.session() as session:
+        ids = list(session.exec(
+            select(ApprovalStep.id).join(Task, Task.id == ApprovalStep.task_id)
+            .where(ApprovalStep.state == "pending", ApprovalStep.due_at <= now,
+                   Task.state == lifecycle.State.IN_APPROVAL)))
+    count = 0
+    for step_id in ids:
+        try:
+            with db.session() as session:
+                count += _escalate_one(session, step_id, now)
+        except IntegrityError:  # another replica escalated it at the same moment
+            log.info("escalation raced", extra={"step_id": step_id})
+    return count
+
+
+def _escalate_one(session: Session, step_id: int, now: datetime) -> int:
+    step = session.get(ApprovalStep, step_id)
+    if step is None or step.state != "pending" or step.due_at is None or step.due_at > now:
+        return 0
+    task = session.get(Task, step.task_id)
+    rnd = latest_round(session, step.task_id)
+    if task is None or rnd is None or step_id not in rnd.step_ids or rnd.state != "open":
+        return 0
+    previous = list(session.exec(select(ApprovalEscalation).where(
+        ApprovalEscalation.step_id == step_id).order_by(ApprovalEscalation.level)))
+    level = len(previous) + 1
+    holders = ({uid for uid in previous[-1].escalated_to} if previous else
+               {u.id for u in policy.people(session, step.role, task.team_id)})
+    targets: set[int] = set()
+    for uid in holders:
+        user = session.get(User, uid)
+        if user and user.manager_id:
+            targets.add(user.manager_id)
+    targets -= {rnd.requested_by, task.claimed_by, None}
+    if not targets:
+        targets = {u.id for u in policy.people(session, "admin", task.team_id)} - {None}
+    session.add(ApprovalEscalation(step_id=step_id, task_id=task.id or 0, level=level,
+                                   escalated_to=sorted(targets)))
+    sla = timedelta(hours=float(policy.current().defaults.get("sla_hours", 4)))
+    step.due_at = now + sla  # the next level if this one is silent too; never a decision
+    session.add(step)
+    who = "、".join(_name(session, uid) for uid in sorted(targets))
+    session.add(AuditEvent(task_id=task.id, actor="reminders", action="approval_escalated",
+                           detail={"step": step_id, "level": level, "role": step.role,
+                                   "to": sorted(targets)}))
+    session.flush()
+    for uid in sorted(targets):
+        user = session.get(User, uid)
+        outbox.enqueue_private(session, uid, t("approval.escalated", user.lang if user else None,
+                                               task_id=task.id, seq=step.seq, role=step.role,
+                                               who=who),
+                               key=f"approval-escalated:{step_id}:{level}:{uid}")
+    campaign = session.get(Campaign, task.campaign_id)
+    key = "approval.escalated" if targets else "approval.escalated_nobody"
+    for binding in outbox.bindings_for(session, campaign.platform if campaign else "*",
+                                       "approvals", task.team_id):
+        outbox.enqueue_text(session, binding.chat, binding.channel_id,
+                            t(key, None, task_id=task.id, seq=step.seq, role=step.role, who=who),
+                            key=f"approval-escalated:{step_id}:{level}:{binding.chat}:"
+                                f"{binding.channel_id}")
+    log.warning("approval step escalated", extra={"task_id": task.id, "step_id": step_id,
+                                                  "level": level, "to": sorted(targets)})
+    enqueue_approval_card(session, task, step.declaration_version)
+    return 1

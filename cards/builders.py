@@ -18,7 +18,6 @@ from bot.timefmt import local
 from cards.callback import CallbackData
 from cards.model import Button, Card, CardField, Color, Line
 from storage.models import (
-    ApprovalStep,
     AuditEvent,
     Campaign,
     Declaration,
@@ -244,64 +243,4 @@ def task_card(session: Session, params: dict, lang: str) -> Card | None:
     return card
 
 
-@builder("approval")
-def approval_card(session: Session, params: dict, lang: str) -> Card | None:
-    """What an approver needs to decide without leaving the chat; locked once decided."""
-    task = session.get(Task, params["task_id"])
-    if task is None:
-        return None
-    campaign = session.get(Campaign, task.campaign_id)
-    assert campaign is not None
-    version = params.get("declaration_version")
-    steps = list(session.exec(
-        select(ApprovalStep).where(ApprovalStep.task_id == task.id,
-                                   ApprovalStep.declaration_version == version)
-        .order_by(ApprovalStep.seq, ApprovalStep.id)
-    ))
-    declaration = session.exec(
-        select(Declaration).where(Declaration.task_id == task.id,
-                                  Declaration.version == version)
-    ).first()
-    card = Card(
-        kind="approval",
-        title=t("card.approval_title", lang, title=f"#{task.id} {campaign.title}"),
-        color="orange",
-        task_id=task.id,
-        version=task.version,
-        link=console_link(task.id or 0),
-    )
-    requester = steps[0].requested_by if steps else None
-    card.fields.append(CardField(label=t("card.requested_by", lang),
-                                 value=_user_name(session, requester)))
-    card.fields.append(CardField(label=t("card.deadline", lang), value=local(task.deadline)))
-    if declaration:
-        card.table_header = [t(f"card.col.{c}", lang) for c in
-                             ("sku", "list", "promo", "discount", "stock")]
-        for line in declaration_lines(session, declaration.id or 0):
-            card.table.append(Line(cells=[
-                line.sku, str(line.list_price or "—"), str(line.promo_price or "—"),
-                discount(line.list_price, line.promo_price), str(line.promo_stock)]))
-    decided = []
-    for step in steps:
-        label = f"{t('card.approval_step', lang)} {step.seq} · {step.role}"
-        if step.state == "pending":
-            value = t("state.in_approval", lang)
-        else:
-            value = t("card.decided", lang, who=_user_name(session, step.decided_by),
-                      when=local(step.decided_at, fmt="%m-%d %H:%M"),
-                      decision=t(f"card.decision.{step.state}", lang))
-            if step.comment:
-                value += f": {step.comment}"
-            decided.append(step)
-        card.fields.append(CardField(label=label, value=value, short=False))
-    pending = [s for s in steps if s.state == "pending"]
-    if task.state == State.IN_APPROVAL and pending:
-        card.buttons = [button("approve", task, lang, "primary"),
-                        button("reject", task, lang, "danger"),
-                        button("request_changes", task, lang)]
-    else:
-        card.locked = True
-        card.color = "green" if steps and all(s.state == "approved" for s in steps) else "grey"
-        if any(s.state == "rejected" for s in steps):
-            card.color = "red"
-    return card
+# The "approval" builder lives in cards/approval.py (approvals feature).

@@ -1,0 +1,196 @@
+"""The approval card: everything an approver needs to decide without leaving the chat.
+
+SKUs with list → promo price, discount, margin and promo stock against stock; why the policy
+asked for each step and who holds it; pre-check results when the compliance feature offers
+them; automatic decisions with their reason. Locked once decided, showing who and when.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from sqlmodel import Session, select
+
+from bot.i18n import register, t
+from bot.lifecycle import State
+from bot.timefmt import local
+from cards.builders import _platform_name, _user_name, builder, button, console_link, discount
+from cards.model import Card, CardField, Line
+from storage.models import (
+    ApprovalStep,
+    Campaign,
+    Declaration,
+    DeclarationLine,
+    Product,
+    Task,
+    User,
+)
+from storage.models_approval import ApprovalEscalation, ApprovalRound
+
+register({
+    "card.col.price": {"zh-CN": "标价→活动价", "en": "List → promo"},
+    "card.col.margin": {"zh-CN": "毛利", "en": "Margin"},
+    "card.col.stock_vs": {"zh-CN": "活动库存/库存", "en": "Promo / stock"},
+    "card.policy": {"zh-CN": "审批依据", "en": "Why these steps"},
+    "card.facts": {
+        "zh-CN": "最深折扣 {discount};补贴预算 ¥{budget};最低毛利 {margin}",
+        "en": "deepest discount {discount}; subsidy budget ¥{budget}; thinnest margin {margin}",
+    },
+    "card.new_brands": {"zh-CN": "新品牌:{v}", "en": "new brand: {v}"},
+    "card.new_categories": {"zh-CN": "新类目:{v}", "en": "new category: {v}"},
+    "card.step_waiting": {"zh-CN": "待 {who} 审批 · 截止 {due}", "en": "waiting for {who} · due {due}"},
+    "card.step_later": {"zh-CN": "排队中({who})", "en": "queued ({who})"},
+    "card.step_escalated": {"zh-CN": "已超时升级给 {who}", "en": "overdue, escalated to {who}"},
+    "card.decision.skipped": {"zh-CN": "无需审批(同组已批准)", "en": "Not needed (group approved)"},
+    "card.decision.cancelled": {"zh-CN": "已取消", "en": "Cancelled"},
+    "card.any_of": {"zh-CN": "任一人批准即可", "en": "any one of them"},
+    "card.auto": {"zh-CN": "自动决定", "en": "Automatic"},
+    "card.auto.submit.done": {"zh-CN": "终审通过后已自动提交平台({reason})",
+                              "en": "Submitted automatically after final approval ({reason})"},
+    "card.auto.submit.blocked": {"zh-CN": "未自动提交,需人工处理({reason})",
+                                 "en": "Not submitted automatically; a person must ({reason})"},
+    "card.precheck": {"zh-CN": "预检结果", "en": "Pre-check"},
+    "card.round_over": {"zh-CN": "审批已结束:{state}", "en": "Approval over: {state}"},
+})
+
+
+def _pct(value: Decimal | None) -> str:
+    return "—" if value is None else f"{value:.0%}"
+
+
+def _precheck(session: Session, task_id: int, lang: str) -> str | None:
+    """Results of the compliance pre-check (#9) when that feature exposes them."""
+    try:
+        from bot import compliance  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    fn = getattr(compliance, "precheck_summary", None)
+    if fn is None:
+        return None
+    try:
+        return fn(session, task_id, lang)
+    except Exception:  # noqa: BLE001 - the card still shows everything else
+        return None
+
+
+def _who(session: Session, ids: set[int] | list[int]) -> str:
+    names = [u.display_name for u in session.exec(select(User).where(User.id.in_(list(ids))))]
+    return "、".join(sorted(names)) or "—"
+
+
+@builder("approval")
+def approval_card(session: Session, params: dict, lang: str) -> Card | None:
+    from bot import policy
+
+    task = session.get(Task, params["task_id"])
+    if task is None:
+        return None
+    campaign = session.get(Campaign, task.campaign_id)
+    assert campaign is not None
+    rnd = session.get(ApprovalRound, params["round_id"]) if params.get("round_id") else None
+    version = rnd.declaration_version if rnd else params.get("declaration_version")
+    if rnd is not None:
+        steps = list(session.exec(select(ApprovalStep).where(ApprovalStep.id.in_(rnd.step_ids))
+                                  .order_by(ApprovalStep.seq, ApprovalStep.id)))
+    else:
+        steps = list(session.exec(select(ApprovalStep).where(
+            ApprovalStep.task_id == task.id, ApprovalStep.declaration_version == version)
+            .order_by(ApprovalStep.seq, ApprovalStep.id)))
+    declaration = session.exec(select(Declaration).where(
+        Declaration.task_id == task.id, Declaration.version == version)).first()
+    card = Card(kind="approval", color="orange", task_id=task.id, version=task.version,
+                link=console_link(task.id or 0),
+                title=t("card.approval_title", lang, title=f"#{task.id} {campaign.title}"))
+    requester = rnd.requested_by if rnd else (steps[0].requested_by if steps else None)
+    card.fields += [
+        CardField(label=t("card.platform", lang), value=_platform_name(session, campaign.platform)),
+        CardField(label=t("card.requested_by", lang), value=_user_name(session, requester)),
+        CardField(label=t("card.deadline", lang), value=local(task.deadline)),
+    ]
+    if rnd and rnd.facts:
+        f = rnd.facts
+        margin = Decimal(f["min_margin"]) if f.get("min_margin") else None
+        text = t("card.facts", lang, discount=_pct(Decimal(f.get("max_discount", "0"))),
+                 budget=f"{Decimal(f.get('budget', '0')):,.2f}", margin=_pct(margin))
+        if f.get("new_brands"):
+            text += "; " + t("card.new_brands", lang, v="、".join(f["new_brands"]))
+        if f.get("new_categories"):
+            text += "; " + t("card.new_categories", lang, v="、".join(f["new_categories"]))
+        card.fields.append(CardField(label=t("card.policy", lang), value=text, short=False))
+    precheck = _precheck(session, task.id or 0, lang)
+    if precheck:
+        card.fields.append(CardField(label=t("card.precheck", lang), value=precheck, short=False))
+    if declaration:
+        lines = list(session.exec(select(DeclarationLine).where(
+            DeclarationLine.declaration_id == declaration.id).order_by(DeclarationLine.id)))
+        products = {p.sku: p for p in session.exec(
+            select(Product).where(Product.sku.in_([x.sku for x in lines])))}
+        card.table_header = [t(f"card.col.{c}", lang) for c in
+                             ("sku", "price", "discount", "margin", "stock_vs")]
+        for line in lines:
+            product = products.get(line.sku)
+            margin = None
+            if product and product.cost is not None and line.promo_price:
+                margin = (line.promo_price - product.cost) / line.promo_price
+            card.table.append(Line(cells=[
+                line.sku, f"{line.list_price or '—'} → {line.promo_price or '—'}",
+                discount(line.list_price, line.promo_price), _pct(margin),
+                f"{line.promo_stock} / {product.stock if product else '—'}"]))
+    escalations: dict[int, set[int]] = {}
+    for row in session.exec(select(ApprovalEscalation).where(
+            ApprovalEscalation.step_id.in_([s.id for s in steps]))):
+        escalations.setdefault(row.step_id, set()).update(row.escalated_to)
+    pending = [s for s in steps if s.state == "pending"]
+    current_seq = min((s.seq for s in pending), default=None)
+    for step in steps:
+        label = f"{t('card.approval_step', lang)} {step.seq} · {step.role}"
+        if step.mode == "any_of":
+            label += f" ({t('card.any_of', lang)})"
+        holders = policy.people(session, step.role, task.team_id)
+        who = "、".join(u.display_name for u in holders) or step.role
+        if step.state == "pending" and step.seq == current_seq:
+            value = t("card.step_waiting", lang, who=who, due=local(step.due_at, fmt="%m-%d %H:%M"))
+            card.mentions += [u.name for u in holders if u.id not in (requester, task.claimed_by)]
+        elif step.state == "pending":
+            value = t("card.step_later", lang, who=who)
+        elif step.decided_at:
+            value = t("card.decided", lang, who=_user_name(session, step.decided_by),
+                      when=local(step.decided_at, fmt="%m-%d %H:%M"),
+                      decision=t(f"card.decision.{step.state}", lang))
+            if step.comment:
+                value += f": {step.comment}"
+        else:
+            value = t(f"card.decision.{step.state}", lang)
+        if step.id in escalations:
+            value += " · " + t("card.step_escalated", lang, who=_who(session, escalations[step.id]))
+        if step.reason:
+            value += f" — {step.reason}"
+        card.fields.append(CardField(label=label, value=value, short=False))
+        if step.id in escalations and step.state == "pending":
+            card.mentions += [u.name for u in session.exec(
+                select(User).where(User.id.in_(list(escalations[step.id]))))]
+    for auto in (rnd.auto if rnd else []):
+        key = f"card.auto.{auto['what']}.{'done' if auto.get('done') else 'blocked'}"
+        card.fields.append(CardField(label=t("card.auto", lang),
+                                     value=t(key, lang, reason=auto.get("reason", "")),
+                                     short=False))
+    card.mentions = list(dict.fromkeys(card.mentions))
+    is_open = (rnd.state == "open") if rnd else bool(pending)
+    if task.state == State.IN_APPROVAL and is_open and pending:
+        card.subtitle = t("state.in_approval", lang)
+        card.buttons = [button("approve", task, lang, "primary"),
+                        button("reject", task, lang, "danger"),
+                        button("request_changes", task, lang)]
+    else:
+        card.locked, card.mentions = True, []
+        state = rnd.state if rnd else ("approved" if steps and all(
+            s.state in ("approved", "skipped") for s in steps) else "rejected")
+        card.subtitle = t(f"card.decision.{state}", lang) if state != "open" else \
+            t(f"state.{task.state}", lang)
+        card.color = {"approved": "green", "rejected": "red"}.get(state, "grey")
+        last = max((s for s in steps if s.decided_at), key=lambda s: s.decided_at, default=None)
+        if last is not None:
+            card.footer = t("card.decided", lang, who=_user_name(session, last.decided_by),
+                            when=local(last.decided_at, fmt="%m-%d %H:%M"),
+                            decision=t(f"card.decision.{last.state}", lang))
+    return card
