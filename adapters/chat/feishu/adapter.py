@@ -1,0 +1,230 @@
+"""Outbound Feishu: post and patch cards, say things, look people up — via lark-oapi.
+
+lark-oapi's client is synchronous (``requests``; even its async methods fetch the tenant
+token synchronously), so every call runs in a worker thread. Each chat has its own limiter
+(Feishu allows a bot about 5 messages per second per chat). A rate-limit answer is waited
+out here when short, else handed to the outbox as ``ChatDeliveryError(retry_after=…)``;
+5xx and network errors are retried; an expired tenant token is dropped and fetched again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import lark_oapi as lark
+from lark_oapi.api.contact.v3 import GetUserRequest
+from lark_oapi.api.im.v1 import (
+    CreateMessageRequest,
+    CreateMessageRequestBody,
+    PatchMessageRequest,
+    PatchMessageRequestBody,
+)
+from lark_oapi.core.token import TokenManager
+
+from adapters.chat.base import ChatDeliveryError
+from adapters.chat.feishu.render import post_content, render
+from adapters.chat.feishu.settings import FeishuSettings
+from cards.model import Card
+
+log = logging.getLogger(__name__)
+RATE_LIMIT_CODES = {99991400, 230020, 11232, 11233}  # frequency limit (app / per chat)
+TOKEN_CODES = {99991661, 99991663, 99991664, 99991665, 99991668}  # missing/invalid token
+PER_CHAT_INTERVAL = 0.21  # seconds between two messages to one chat (≈5 per second)
+WAIT_INLINE = 10.0  # rate-limit waits up to this long happen here, longer ones in the outbox
+ATTEMPTS = 4
+
+
+def build_client(settings: FeishuSettings) -> lark.Client:
+    return (lark.Client.builder()
+            .app_id(settings.app_id)
+            .app_secret(settings.app_secret.get_secret_value())
+            .domain(settings.base_url)
+            .timeout(settings.timeout_seconds)
+            .log_level(lark.LogLevel.WARNING)
+            .build())
+
+
+class _Retry(Exception):
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class ChatLimiter:
+    """Spaces messages to the same chat; different chats do not wait for each other."""
+
+    def __init__(self, interval: float = PER_CHAT_INTERVAL) -> None:
+        self.interval = interval
+        self._next: dict[str, float] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    async def wait(self, chat_id: str) -> None:
+        lock = self._locks.setdefault(chat_id, asyncio.Lock())
+        async with lock:
+            now = time.monotonic()
+            delay = self._next.get(chat_id, 0.0) - now
+            if delay > 0:
+                await asyncio.sleep(delay)
+            self._next[chat_id] = max(now, self._next.get(chat_id, 0.0)) + self.interval
+
+    def hold(self, chat_id: str, seconds: float) -> None:
+        """The platform said "slow down" for this chat: nobody sends there for a while."""
+        self._next[chat_id] = max(self._next.get(chat_id, 0.0), time.monotonic() + seconds)
+
+
+@dataclass
+class FeishuUser:
+    open_id: str
+    user_id: str = ""
+    union_id: str = ""
+    name: str = ""
+    email: str = ""
+    enterprise_email: str = ""
+
+
+def _header(resp: Any, name: str) -> str | None:
+    headers = getattr(getattr(resp, "raw", None), "headers", None) or {}
+    for key, value in headers.items():
+        if key.lower() == name:
+            return value
+    return None
+
+
+def _seconds(value: str | None) -> float | None:
+    try:
+        return max(float(value), 0.0) if value is not None else None
+    except ValueError:
+        return None
+
+
+def receive_id_type(external_id: str) -> str:
+    if external_id.startswith("ou_"):
+        return "open_id"
+    if external_id.startswith("on_"):
+        return "union_id"
+    if external_id.startswith("oc_"):
+        return "chat_id"
+    return "email" if "@" in external_id else "user_id"
+
+
+class FeishuAdapter:
+    chat = "feishu"
+
+    def __init__(self, settings: FeishuSettings, lang: str = "zh-CN",
+                 client: lark.Client | None = None) -> None:
+        self.settings = settings
+        self.lang = lang
+        self.client = client or build_client(settings)
+        self.limiter = ChatLimiter()
+
+    # -- ChatAdapter -------------------------------------------------------------------
+
+    async def post_card(self, channel_id: str, card: Card) -> str:
+        content = json.dumps(render(card, self.lang), ensure_ascii=False)
+        uuid = None
+        if card.task_id is not None:  # a retry after a lost answer must not post twice
+            uuid = hashlib.sha256(f"{channel_id}|{card.kind}|{card.task_id}|{card.version}"
+                                  .encode()).hexdigest()[:40]
+        return await self._create("chat_id", channel_id, "interactive", content, uuid)
+
+    async def update_card(self, channel_id: str, message_ref: str, card: Card) -> None:
+        content = json.dumps(render(card, self.lang), ensure_ascii=False)
+        request = (PatchMessageRequest.builder().message_id(message_ref)
+                   .request_body(PatchMessageRequestBody.builder().content(content).build())
+                   .build())
+        await self._call(channel_id, "patch", lambda: self.client.im.v1.message.patch(request))
+
+    async def post_text(self, channel_id: str, text: str) -> str:
+        return await self._create("chat_id", channel_id, "post", post_content(text))
+
+    async def send_private(self, external_user_id: str, text: str,
+                           channel_id: str | None = None) -> None:
+        await self._create(receive_id_type(external_user_id), external_user_id, "post",
+                           post_content(text))
+
+    # -- people ------------------------------------------------------------------------
+
+    def lookup_user(self, open_id: str) -> FeishuUser | None:
+        """Contact API (sync): who is this open_id? ``None`` when it cannot be told."""
+        request = GetUserRequest.builder().user_id(open_id).user_id_type("open_id").build()
+        try:
+            resp = self.client.contact.v3.user.get(request)
+        except Exception as exc:  # noqa: BLE001 - degrade: the person is treated as unknown
+            log.warning("feishu user lookup failed", extra={"error": repr(exc)[:300]})
+            return None
+        if not resp.success() or resp.data is None or resp.data.user is None:
+            log.warning("feishu user lookup refused",
+                        extra={"code": resp.code, "msg": (resp.msg or "")[:200],
+                               "log_id": resp.get_log_id()})
+            return None
+        user = resp.data.user
+        return FeishuUser(open_id=user.open_id or open_id, user_id=user.user_id or "",
+                          union_id=user.union_id or "", name=user.name or "",
+                          email=user.email or "", enterprise_email=user.enterprise_email or "")
+
+    # -- plumbing ----------------------------------------------------------------------
+
+    async def _create(self, id_type: str, receive_id: str, msg_type: str, content: str,
+                      uuid: str | None = None) -> str:
+        body = (CreateMessageRequestBody.builder().receive_id(receive_id).msg_type(msg_type)
+                .content(content))
+        if uuid:
+            body = body.uuid(uuid)
+        request = (CreateMessageRequest.builder().receive_id_type(id_type)
+                   .request_body(body.build()).build())
+        resp = await self._call(receive_id, "create",
+                                lambda: self.client.im.v1.message.create(request))
+        return resp.data.message_id
+
+    async def _call(self, chat_id: str, what: str, send: Callable[[], Any]) -> Any:
+        last: _Retry | None = None
+        for attempt in range(1, ATTEMPTS + 1):
+            await self.limiter.wait(chat_id)
+            try:
+                resp = await asyncio.to_thread(send)
+            except Exception as exc:  # noqa: BLE001 - network, timeout, token fetch
+                last = _Retry(f"feishu {what} failed: {type(exc).__name__}: {exc}"[:300])
+            else:
+                try:
+                    return self._check(resp, chat_id, what)
+                except _Retry as exc:
+                    last = exc
+            delay = last.retry_after if last.retry_after is not None else min(0.5 * 2 ** attempt,
+                                                                              5.0)
+            log.warning("feishu call retry", extra={"what": what, "chat": chat_id,
+                                                    "attempt": attempt, "error": str(last),
+                                                    "retry_after": delay})
+            if last.retry_after is not None:
+                self.limiter.hold(chat_id, delay)
+            if delay > WAIT_INLINE or attempt == ATTEMPTS:
+                break
+            await asyncio.sleep(delay if last.retry_after is None else 0)
+        assert last is not None
+        raise ChatDeliveryError(str(last), retry_after=last.retry_after)
+
+    def _check(self, resp: Any, chat_id: str, what: str) -> Any:
+        if resp.success():
+            return resp
+        status = getattr(getattr(resp, "raw", None), "status_code", None)
+        code, msg = resp.code, (resp.msg or "")[:200]
+        context = {"what": what, "chat": chat_id, "status": status, "code": code, "msg": msg,
+                   "log_id": resp.get_log_id()}
+        if status == 429 or code in RATE_LIMIT_CODES:
+            retry_after = _seconds(_header(resp, "x-ogw-ratelimit-reset")) or _seconds(
+                _header(resp, "retry-after")) or 1.0
+            raise _Retry(f"feishu rate limit on {what} (code {code})", retry_after=retry_after)
+        if code in TOKEN_CODES:
+            TokenManager.cache.set(f"self_tenant_token:{self.settings.app_id}", "", 0)
+            raise _Retry(f"feishu token rejected on {what} (code {code}); fetching a new one",
+                         retry_after=0.0)
+        if status is None or status >= 500 or code is None:
+            raise _Retry(f"feishu {what}: HTTP {status}, code {code}")
+        log.error("feishu call refused", extra=context)
+        raise ChatDeliveryError(f"feishu {what} refused: code {code} {msg}", permanent=True)

@@ -1,0 +1,75 @@
+"""``POST /feishu/events``: events and card callbacks over HTTP, answered inside 3 s.
+
+Verify first (``security.open_request``), answer the URL-verification challenge, then do
+the work in a worker thread (the router is synchronous and hits the database). If the work
+outlasts Feishu's budget we acknowledge anyway; the outbox updates the card afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from lark_oapi.api.im.v1 import P2ImMessageReceiveV1
+from lark_oapi.core.json import JSON
+from lark_oapi.event.callback.model.p2_card_action_trigger import P2CardActionTrigger
+
+from adapters.chat.feishu.inbound import FeishuInbound
+from adapters.chat.feishu.security import Rejected, open_request
+from adapters.chat.feishu.settings import FeishuSettings
+
+log = logging.getLogger(__name__)
+ACK_BUDGET = 2.5  # seconds; Feishu gives 3
+MESSAGE, CARD_ACTION = "im.message.receive_v1", "card.action.trigger"
+
+
+def dispatch(inbound: FeishuInbound, payload: dict[str, Any]) -> dict[str, Any]:
+    """Route one verified v2 payload to its handler; the answer body for Feishu."""
+    header = payload.get("header") if isinstance(payload.get("header"), dict) else {}
+    event_type = header.get("event_type")
+    if event_type == MESSAGE:
+        inbound.on_message(P2ImMessageReceiveV1(payload))
+        return {}
+    if event_type == CARD_ACTION:
+        return json.loads(JSON.marshal(inbound.on_card_action(P2CardActionTrigger(payload))))
+    log.info("feishu event ignored", extra={"event_type": str(event_type)[:80],
+                                            "schema": str(payload.get("schema"))[:10]})
+    return {}
+
+
+def build_router(inbound: FeishuInbound, settings: FeishuSettings,
+                 workers: int = 16) -> APIRouter:
+    router = APIRouter()
+    executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="feishu-in")
+
+    @router.post("/feishu/events", include_in_schema=False)
+    async def events(request: Request) -> JSONResponse:
+        raw = await request.body()
+        try:
+            payload = open_request(raw, request.headers, settings)
+        except Rejected as exc:
+            log.warning("feishu request rejected",
+                        extra={"reason": exc.reason,
+                               "client": request.client.host if request.client else ""})
+            return JSONResponse({"msg": "rejected"}, status_code=exc.status)
+        if payload.get("type") == "url_verification":
+            return JSONResponse({"challenge": str(payload.get("challenge", ""))})
+        future = asyncio.get_running_loop().run_in_executor(executor, dispatch, inbound,
+                                                            payload)
+        done, _ = await asyncio.wait({future}, timeout=ACK_BUDGET)
+        if not done:
+            log.warning("feishu work outlasted the ack budget; acknowledged",
+                        extra={"budget": ACK_BUDGET})
+            return JSONResponse({})
+        try:
+            return JSONResponse(future.result())
+        except Exception:  # noqa: BLE001 - logged; Feishu gets an answer regardless
+            log.exception("feishu event handling failed")
+            return JSONResponse({})
+
+    return router

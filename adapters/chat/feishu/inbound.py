@@ -1,0 +1,232 @@
+"""What Feishu tells us: group messages that @-mention the bot and card button clicks.
+
+Both receive paths (the HTTP endpoint and the long connection) hand the SDK's typed events
+to one ``FeishuInbound``. A message is claimed once by its message id (Feishu re-delivers
+at 15 s, 5 min, 1 h, 6 h); a click goes through ``bot.actions`` keyed by its event id, so a
+re-delivered or double click changes state once. Replies to messages go through the
+outbox (retried, rate limited, never doubled); a click is answered at once with a toast
+and the card as it is now.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable
+from typing import Any
+
+from lark_oapi.api.im.v1 import P2ImMessageReceiveV1
+from lark_oapi.event.callback.model.p2_card_action_trigger import (
+    CallBackCard,
+    P2CardActionTrigger,
+    P2CardActionTriggerResponse,
+)
+from sqlmodel import Session, select
+
+from adapters.chat.feishu.adapter import FeishuAdapter, FeishuUser
+from adapters.chat.feishu.render import COMMENT_FIELD, VALUE_KEY, render
+from bot import outbox
+from bot.i18n import register, t
+from bot.idempotency import Duplicate, once
+from bot.users import by_chat, link
+from cards.builders import BUILDERS
+from commands.router import Inbound, Reply, router
+from storage.db import Database
+from storage.models import ChatMessage, OutboxMessage
+
+log = logging.getLogger(__name__)
+CHAT = "feishu"
+_MENTION_KEY = re.compile(r"@_user_\d+|@_all")
+
+register({
+    "feishu.not_a_button": {
+        "zh-CN": "这个按钮不是 PromoPilot 的,或已失效。",
+        "en": "This button is not a PromoPilot button, or it has expired.",
+    },
+})
+
+
+def message_text(message: Any) -> str:
+    """The words of a ``text`` or ``post`` message; other kinds say nothing to us."""
+    try:
+        content = json.loads(message.content or "{}")
+    except ValueError:
+        return ""
+    if message.message_type == "text":
+        return str(content.get("text", ""))
+    if message.message_type == "post":
+        body = content.get("content") or next(
+            (v.get("content") for v in content.values() if isinstance(v, dict)), [])
+        runs = []
+        for paragraph in body or []:
+            for run in paragraph or []:
+                if run.get("tag") in ("text", "a"):
+                    runs.append(str(run.get("text", "")))
+                elif run.get("tag") == "at":
+                    runs.append(f"@{run.get('user_id', '')}")
+        return " ".join(runs)
+    return ""
+
+
+class FeishuInbound:
+    def __init__(self, db: Database, adapter: FeishuAdapter, lang: str,
+                 kick: Callable[[], None] | None = None) -> None:
+        self.db = db
+        self.adapter = adapter
+        self.lang = lang
+        self.kick = kick or (lambda: None)
+        self.bot_open_id: str | None = None
+
+    # -- people ------------------------------------------------------------------------
+
+    def resolve(self, open_id: str, user_id: str = "", union_id: str = "") -> str:
+        """The id we know this person by; links their open_id once we find them.
+
+        Admins add people by open_id, user_id (employee id) or e-mail; events carry the
+        open_id (and the user_id with the permission), the contact API tells the rest.
+        """
+        with self.db.session() as session:
+            for candidate in (open_id, user_id, union_id):
+                if candidate and by_chat(session, CHAT, candidate):
+                    return candidate
+        found: FeishuUser | None = self.adapter.lookup_user(open_id) if open_id else None
+        if found is None:
+            return open_id or user_id
+        with self.db.session() as session:
+            for candidate in (found.user_id, found.union_id, found.enterprise_email,
+                              found.email):
+                user = by_chat(session, CHAT, candidate) if candidate else None
+                if user is not None:
+                    link(session, user, CHAT, open_id)
+                    log.info("feishu identity linked", extra={"user": user.name})
+                    return open_id
+        return open_id
+
+    # -- messages ----------------------------------------------------------------------
+
+    def on_message(self, data: P2ImMessageReceiveV1) -> None:
+        event = data.event
+        if event is None or event.message is None or event.sender is None:
+            return
+        message, sender = event.message, event.sender
+        if sender.sender_type not in (None, "user"):
+            return  # other bots (and ourselves) are not people giving commands
+        if message.chat_type == "group" and not self._mentions_bot(message):
+            return
+        text = self._strip_mentions(message, message_text(message))
+        delivery = message.message_id or (data.header.event_id if data.header else None)
+        if not delivery:
+            return
+        try:
+            once(self.db, f"feishu:msg:{delivery}", lambda session: None)
+        except Duplicate:
+            log.info("feishu message re-delivered; ignored", extra={"message_id": delivery})
+            return
+        ids = sender.sender_id
+        open_id = (ids.open_id if ids else None) or ""
+        user_ref = self.resolve(open_id, (ids.user_id if ids else None) or "",
+                                (ids.union_id if ids else None) or "")
+        inbound = Inbound(CHAT, message.chat_id or "", user_ref, event_id=f"feishu:{delivery}")
+        reply = router.handle_text(self.db, inbound, text)
+        self._reply(reply, message, open_id or user_ref, delivery)
+
+    def _mentions_bot(self, message: Any) -> bool:
+        for mention in message.mentions or []:
+            mention_id = mention.id.open_id if mention.id else None
+            if self.bot_open_id:
+                if mention_id == self.bot_open_id:
+                    return True
+            elif getattr(mention, "mentioned_type", None) in (None, "bot"):
+                return True
+        return False
+
+    def _strip_mentions(self, message: Any, text: str) -> str:
+        """The bot's mention goes; other people's become their open_id (for ``user add``)."""
+        keys = {}
+        for mention in message.mentions or []:
+            mention_id = mention.id.open_id if mention.id else ""
+            is_bot = (mention_id == self.bot_open_id if self.bot_open_id
+                      else getattr(mention, "mentioned_type", None) in (None, "bot"))
+            keys[mention.key] = "" if is_bot else (mention_id or "")
+        return _MENTION_KEY.sub(lambda m: keys.get(m.group(0), ""), text).strip()
+
+    def _reply(self, reply: Reply, message: Any, user: str, delivery: str) -> None:
+        chat_id = message.chat_id or ""
+        key = f"feishu:reply:{delivery}"
+        with self.db.session() as session:
+            if reply.card is not None and reply.card.task_id is not None:
+                task_id = reply.card.task_id
+                outbox.enqueue_card(session, CHAT, chat_id, f"task:{task_id}", "task",
+                                    {"task_id": task_id}, key=f"{key}:card", task_id=task_id)
+            elif reply.text:
+                private = reply.private and message.chat_type != "p2p"
+                if private:
+                    self._enqueue_private(session, user, chat_id, reply.text, key)
+                else:
+                    outbox.enqueue_text(session, CHAT, chat_id, reply.text, key=key)
+        self.kick()
+
+    @staticmethod
+    def _enqueue_private(session: Session, user: str, chat_id: str, text: str,
+                         key: str) -> None:
+        if session.exec(select(OutboxMessage.id).where(OutboxMessage.key == key)).first():
+            return
+        session.add(OutboxMessage(key=key, chat=CHAT, channel_id=chat_id, kind="private",
+                                  payload={"text": text, "user": user, "channel": chat_id}))
+
+    # -- card buttons ------------------------------------------------------------------
+
+    def on_card_action(self, data: P2CardActionTrigger) -> P2CardActionTriggerResponse:
+        event = data.event
+        action = event.action if event else None
+        packed = (action.value or {}).get(VALUE_KEY) if action else None
+        operator = event.operator if event else None
+        context = event.context if event else None
+        if not packed or operator is None:
+            return self._toast("error", t("feishu.not_a_button", self.lang))
+        form = action.form_value or {}
+        comment = str(form.get(COMMENT_FIELD) or action.input_value or "").strip() or None
+        header_id = data.header.event_id if data.header else None
+        delivery = header_id or event.token
+        user_ref = self.resolve(operator.open_id or "", operator.user_id or "",
+                                operator.union_id or "")
+        chat_id = (context.open_chat_id if context else None) or ""
+        inbound = Inbound(CHAT, chat_id, user_ref,
+                          event_id=f"feishu:{delivery}" if delivery else None)
+        reply = router.handle_click(self.db, inbound, str(packed), comment)
+        kind = "success" if reply.ok else "error"
+        if reply.result is not None and reply.result.duplicate:
+            kind = "info"
+        response = self._toast(kind, reply.text)
+        card = self._current_card(chat_id, context.open_message_id if context else None)
+        if card is not None:
+            response.card = CallBackCard({"type": "raw", "data": card})
+        return response
+
+    def _current_card(self, chat_id: str, message_id: str | None) -> dict | None:
+        """The clicked card as the database says now (locked after a decision)."""
+        if not message_id:
+            return None
+        with self.db.session() as session:
+            shown = session.exec(select(ChatMessage).where(
+                ChatMessage.chat == CHAT, ChatMessage.message_ref == message_id)).first()
+            if shown is None or not shown.card_key:
+                return None
+            last = session.exec(select(OutboxMessage).where(
+                OutboxMessage.chat == CHAT, OutboxMessage.channel_id == shown.channel_id,
+                OutboxMessage.card_key == shown.card_key, OutboxMessage.kind == "card")
+                .order_by(OutboxMessage.id.desc())).first()
+            if last is not None:
+                builder, params = last.payload.get("builder"), last.payload.get("params", {})
+            elif shown.card_key.startswith("task:") and shown.task_id:
+                builder, params = "task", {"task_id": shown.task_id}
+            else:
+                return None
+            build = BUILDERS.get(builder or "")
+            card = build(session, params, self.lang) if build else None
+        return render(card, self.lang) if card is not None else None
+
+    @staticmethod
+    def _toast(kind: str, text: str) -> P2CardActionTriggerResponse:
+        return P2CardActionTriggerResponse({"toast": {"type": kind, "content": text[:300]}})
