@@ -1,0 +1,339 @@
+"""A local DingTalk on 127.0.0.1 speaking the documented wire formats, for contract tests.
+
+- Stream gateway: ``POST /v1.0/gateway/connections/open`` (clientId/clientSecret →
+  endpoint + one-time ticket) and the websocket at that endpoint, which pushes CALLBACK
+  frames (chatbot messages, card callbacks) and records the client's ACK frames.
+- Open API: ``/v1.0/oauth2/accessToken``, ``/v1.0/card/instances/createAndDeliver``,
+  ``PUT /v1.0/card/instances``, ``/v1.0/robot/groupMessages/send``,
+  ``/v1.0/robot/oToMessages/batchSend`` (all checking ``x-acs-dingtalk-access-token``).
+- Custom robot webhook ``/robot/send``: access_token, HMAC signature and timestamp window
+  checked; more than ``webhook_limit`` messages per window → errcode 130101.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import json
+import secrets
+import threading
+import time
+from collections import deque
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+CARD_TOPIC = "/v1.0/card/instances/callback"
+MESSAGE_TOPIC = "/v1.0/im/bot/messages/get"
+
+
+class FakeDingTalk:
+    def __init__(self, client_id: str = "dingappkey", client_secret: str = "app-secret",
+                 webhook_token: str = "hooktoken", webhook_secret: str = "SEChook",
+                 webhook_limit: int = 20, webhook_window: float = 60.0) -> None:
+        self.client_id = client_id
+        self.client_secret = client_secret
+        self.webhook_token = webhook_token
+        self.webhook_secret = webhook_secret
+        self.webhook_limit = webhook_limit
+        self.webhook_window = webhook_window
+        self.cards: dict[str, dict[str, Any]] = {}
+        self.group_messages: list[dict] = []
+        self.private_messages: list[dict] = []
+        self.webhook_messages: list[dict] = []
+        self.webhook_refused: list[dict] = []
+        self.webhook_times: deque[float] = deque()
+        self.acks: dict[str, list[dict]] = {}
+        self.connections: list[dict] = []
+        self.token_requests = 0
+        self.faults: list[dict] = []
+        self._tokens: set[str] = set()
+        self._tickets: set[str] = set()
+        self._ws: web.WebSocketResponse | None = None
+        self._lock = threading.Lock()
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.port = 0
+        self._started = threading.Event()
+        self._stop: asyncio.Event | None = None
+
+    # -- lifecycle --------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def webhook_url(self) -> str:
+        return f"{self.url}/robot/send?access_token={self.webhook_token}"
+
+    def start(self) -> FakeDingTalk:
+        self._thread = threading.Thread(target=self._run, daemon=True, name="fake-dingtalk")
+        self._thread.start()
+        if not self._started.wait(10):
+            raise RuntimeError("fake DingTalk did not start")
+        return self
+
+    def stop(self) -> None:
+        if self.loop and self._stop:
+            self.loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(10)
+
+    def _run(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.loop.run_until_complete(self._serve())
+        self.loop.close()
+
+    async def _serve(self) -> None:
+        app = web.Application()
+        app.router.add_post("/v1.0/gateway/connections/open", self._open)
+        app.router.add_get("/gateway", self._gateway)
+        app.router.add_post("/v1.0/oauth2/accessToken", self._token)
+        app.router.add_post("/v1.0/card/instances/createAndDeliver", self._create_card)
+        app.router.add_put("/v1.0/card/instances", self._update_card)
+        app.router.add_post("/v1.0/robot/groupMessages/send", self._group_send)
+        app.router.add_post("/v1.0/robot/oToMessages/batchSend", self._private_send)
+        app.router.add_post("/robot/send", self._webhook)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = runner.addresses[0][1]
+        self._stop = asyncio.Event()
+        self._started.set()
+        await self._stop.wait()
+        if self._ws is not None:
+            await self._ws.close()
+        await runner.cleanup()
+
+    # -- test controls ----------------------------------------------------------------
+
+    def fail(self, path: str, status: int, times: int = 1, headers: dict | None = None,
+             body: dict | None = None) -> None:
+        """The next ``times`` calls to ``path`` answer ``status``."""
+        with self._lock:
+            self.faults.append({"path": path, "status": status, "times": times,
+                                "headers": headers or {}, "body": body or {}})
+
+    def wait_connected(self, timeout: float = 15) -> None:
+        self.wait_until(lambda: self._ws is not None and not self._ws.closed, timeout)
+
+    def wait_until(self, predicate, timeout: float = 15, what: str = "condition") -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate():
+                return
+            time.sleep(0.05)
+        raise AssertionError(f"timed out waiting for {what}")
+
+    def wait_ack(self, message_id: str, timeout: float = 10) -> dict:
+        self.wait_until(lambda: message_id in self.acks, timeout, f"ack of {message_id}")
+        return self.acks[message_id][0]
+
+    def push(self, topic: str, data: dict, message_id: str | None = None) -> str:
+        message_id = message_id or f"msg-{secrets.token_hex(8)}"
+        frame = {
+            "specVersion": "1.0", "type": "CALLBACK",
+            "headers": {"appId": "fake-app", "connectionId": "conn-1",
+                        "contentType": "application/json", "messageId": message_id,
+                        "time": str(int(time.time() * 1000)), "topic": topic},
+            "data": json.dumps(data, ensure_ascii=False),
+        }
+        assert self._ws is not None and self.loop is not None, "no stream client connected"
+        asyncio.run_coroutine_threadsafe(
+            self._ws.send_str(json.dumps(frame, ensure_ascii=False)), self.loop).result(5)
+        return message_id
+
+    def push_message(self, text: str, staff_id: str, conversation_id: str = "cidGROUP",
+                     *, msg_id: str | None = None, conversation_type: str = "2",
+                     nick: str = "someone", message_id: str | None = None) -> str:
+        msg_id = msg_id or f"msgid-{secrets.token_hex(6)}"
+        data = {
+            "conversationId": conversation_id, "conversationType": conversation_type,
+            "atUsers": [{"dingtalkId": "$:LWCP_v1:$bot"}], "chatbotCorpId": "dingcorp",
+            "chatbotUserId": "$:LWCP_v1:$bot", "msgId": msg_id, "senderNick": nick,
+            "isAdmin": False, "senderStaffId": staff_id, "sessionWebhookExpiredTime":
+            int(time.time() * 1000) + 3_600_000, "createAt": int(time.time() * 1000),
+            "senderCorpId": "dingcorp", "senderId": f"$:LWCP_v1:${staff_id}",
+            "sessionWebhook": f"{self.url}/robot/sendBySession?session=x",
+            "robotCode": self.client_id, "msgtype": "text", "text": {"content": text},
+            "isInAtList": True, "conversationTitle": "天猫活动群",
+        }
+        return self.push(MESSAGE_TOPIC, data, message_id)
+
+    def push_click(self, out_track_id: str, user_id: str, value: str, *,
+                   comment: str | None = None, message_id: str | None = None,
+                   space_id: str = "cidGROUP") -> str:
+        params: dict[str, Any] = {"value": value}
+        if comment:
+            params["comment"] = comment
+        data = {
+            "extension": "{}", "corpId": "dingcorp", "type": "actionCallback",
+            "userId": user_id, "spaceType": "IM_GROUP", "spaceId": space_id,
+            "outTrackId": out_track_id, "userIdType": 1,
+            "content": json.dumps({"cardPrivateData": {"actionIds": ["button"],
+                                                       "params": params}}),
+        }
+        return self.push(CARD_TOPIC, data, message_id)
+
+    def card_in(self, conversation_id: str) -> list[dict]:
+        space = f"dtv1.card//IM_GROUP.{conversation_id}"
+        return [c for c in self.cards.values() if c["create"]["openSpaceId"] == space]
+
+    # -- helpers ----------------------------------------------------------------------
+
+    def _fault(self, path: str) -> web.Response | None:
+        with self._lock:
+            for fault in self.faults:
+                if fault["path"] == path and fault["times"] > 0:
+                    fault["times"] -= 1
+                    return web.json_response(fault["body"] or {"code": "fault"},
+                                             status=fault["status"], headers=fault["headers"])
+        return None
+
+    def _authorised(self, request: web.Request) -> bool:
+        return request.headers.get("x-acs-dingtalk-access-token") in self._tokens
+
+    async def _api(self, request: web.Request) -> tuple[dict | None, web.Response | None]:
+        fault = self._fault(request.path)
+        if fault is not None:
+            return None, fault
+        if not self._authorised(request):
+            return None, web.json_response({"code": "InvalidAuthentication",
+                                            "message": "token invalid"}, status=401)
+        try:
+            return await request.json(), None
+        except ValueError:
+            return None, web.json_response({"code": "param.invalid"}, status=400)
+
+    # -- stream gateway ---------------------------------------------------------------
+
+    async def _open(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        if body.get("clientId") != self.client_id or body.get("clientSecret") != self.client_secret:
+            return web.json_response({"code": "InvalidAuthentication"}, status=401)
+        ticket = secrets.token_hex(16)
+        self._tickets.add(ticket)
+        self.connections.append({"subscriptions": body.get("subscriptions"), "ua": body.get("ua")})
+        return web.json_response({"endpoint": f"ws://127.0.0.1:{self.port}/gateway",
+                                  "ticket": ticket})
+
+    async def _gateway(self, request: web.Request) -> web.StreamResponse:
+        ticket = request.query.get("ticket", "")
+        if ticket not in self._tickets:
+            return web.Response(status=401, text="bad ticket")
+        self._tickets.discard(ticket)
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        self._ws = ws
+        async for msg in ws:
+            if msg.type != WSMsgType.TEXT:
+                continue
+            ack = json.loads(msg.data)
+            message_id = (ack.get("headers") or {}).get("messageId", "")
+            with self._lock:
+                self.acks.setdefault(message_id, []).append(ack)
+        return ws
+
+    # -- open API ---------------------------------------------------------------------
+
+    async def _token(self, request: web.Request) -> web.Response:
+        fault = self._fault(request.path)
+        if fault is not None:
+            return fault
+        body = await request.json()
+        self.token_requests += 1
+        if body.get("appKey") != self.client_id or body.get("appSecret") != self.client_secret:
+            return web.json_response({"code": "invalidClientIdOrSecret"}, status=400)
+        token = f"token-{secrets.token_hex(8)}"
+        self._tokens.add(token)
+        return web.json_response({"accessToken": token, "expireIn": 7200})
+
+    async def _create_card(self, request: web.Request) -> web.Response:
+        body, error = await self._api(request)
+        if error is not None:
+            return error
+        assert body is not None
+        missing = [k for k in ("cardTemplateId", "outTrackId", "openSpaceId", "cardData")
+                   if not body.get(k)]
+        params = (body.get("cardData") or {}).get("cardParamMap") or {}
+        if missing or not all(isinstance(v, str) for v in params.values()):
+            return web.json_response({"code": "param.invalid", "message": str(missing)},
+                                     status=400)
+        with self._lock:
+            self.cards[body["outTrackId"]] = {"create": body, "params": dict(params),
+                                              "updates": []}
+        space = body["openSpaceId"].split(".", 1)[-1]
+        return web.json_response({"success": True, "result": {
+            "outTrackId": body["outTrackId"],
+            "deliverResults": [{"spaceType": "IM_GROUP", "spaceId": space, "success": True}]}})
+
+    async def _update_card(self, request: web.Request) -> web.Response:
+        body, error = await self._api(request)
+        if error is not None:
+            return error
+        assert body is not None
+        card = self.cards.get(body.get("outTrackId", ""))
+        if card is None:
+            return web.json_response({"code": "card.notExist"}, status=400)
+        params = (body.get("cardData") or {}).get("cardParamMap") or {}
+        with self._lock:
+            card["updates"].append(body)
+            card["params"].update(params)
+        return web.json_response({"success": True, "result": True})
+
+    async def _group_send(self, request: web.Request) -> web.Response:
+        body, error = await self._api(request)
+        if error is not None:
+            return error
+        assert body is not None
+        body["param"] = json.loads(body.get("msgParam") or "{}")
+        with self._lock:
+            self.group_messages.append(body)
+        return web.json_response({"processQueryKey": secrets.token_hex(8)})
+
+    async def _private_send(self, request: web.Request) -> web.Response:
+        body, error = await self._api(request)
+        if error is not None:
+            return error
+        assert body is not None
+        body["param"] = json.loads(body.get("msgParam") or "{}")
+        with self._lock:
+            self.private_messages.append(body)
+        return web.json_response({"processQueryKey": secrets.token_hex(8),
+                                  "invalidStaffIdList": [], "flowControlledStaffIdList": []})
+
+    def private_texts(self, staff_id: str) -> list[str]:
+        return [m["param"].get("content", "") for m in list(self.private_messages)
+                if staff_id in m.get("userIds", [])]
+
+    # -- custom robot webhook ---------------------------------------------------------
+
+    async def _webhook(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        query = request.query
+        if query.get("access_token") != self.webhook_token:
+            return web.json_response({"errcode": 300001, "errmsg": "token is not exist"})
+        if self.webhook_secret:
+            try:
+                stamp = int(query.get("timestamp", "0"))
+            except ValueError:
+                stamp = 0
+            expected = base64.b64encode(hmac.new(
+                self.webhook_secret.encode(), f"{stamp}\n{self.webhook_secret}".encode(),
+                hashlib.sha256).digest()).decode()
+            if abs(time.time() * 1000 - stamp) > 3_600_000 or query.get("sign") != expected:
+                self.webhook_refused.append(body)
+                return web.json_response({"errcode": 310000, "errmsg": "sign not match"})
+        now = time.monotonic()
+        with self._lock:
+            while self.webhook_times and self.webhook_times[0] <= now - self.webhook_window:
+                self.webhook_times.popleft()
+            if len(self.webhook_times) >= self.webhook_limit:
+                self.webhook_refused.append(body)
+                return web.json_response({"errcode": 130101, "errmsg":
+                                          "send too fast, exceed 20 times per minute"})
+            self.webhook_times.append(now)
+            self.webhook_messages.append(body)
+        return web.json_response({"errcode": 0, "errmsg": "ok"})
