@@ -161,7 +161,7 @@ class FeishuAdapter:
             return None
         if not resp.success() or resp.data is None or resp.data.user is None:
             log.warning("feishu user lookup refused",
-                        extra={"code": resp.code, "msg": (resp.msg or "")[:200],
+                        extra={"code": resp.code, "reason": (resp.msg or "")[:200],
                                "log_id": resp.get_log_id()})
             return None
         user = resp.data.user
@@ -214,7 +214,7 @@ class FeishuAdapter:
             return resp
         status = getattr(getattr(resp, "raw", None), "status_code", None)
         code, msg = resp.code, (resp.msg or "")[:200]
-        context = {"what": what, "chat": chat_id, "status": status, "code": code, "msg": msg,
+        context = {"what": what, "chat": chat_id, "status": status, "code": code, "reason": msg,
                    "log_id": resp.get_log_id()}
         if status == 429 or code in RATE_LIMIT_CODES:
             retry_after = _seconds(_header(resp, "x-ogw-ratelimit-reset")) or _seconds(
