@@ -1,0 +1,73 @@
+"""PromoPilot in Slack (slack-bolt, async): cards in bound channels, clicks, /promo, @mentions.
+
+``install`` does nothing unless ``SLACK_BOT_TOKEN`` and ``SLACK_SIGNING_SECRET`` are set, so
+the demo runs without credentials. HTTP mode serves events, interactivity and the slash
+command on ``POST /slack/events``; with ``SLACK_APP_TOKEN`` Socket Mode is used as well, so
+no public URL is needed.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import Response
+
+from .client import SlackChatAdapter
+from .inbound import SlackInbound, build_bolt
+from .settings import SlackSettings
+
+log = logging.getLogger(__name__)
+EVENTS_PATH = "/slack/events"
+
+
+def install(container: Any, api: Any, settings: SlackSettings | None = None) -> None:
+    settings = settings or SlackSettings()
+    if not settings.configured:
+        log.info("slack not configured (SLACK_BOT_TOKEN / SLACK_SIGNING_SECRET unset)")
+        return
+    from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
+
+    adapter = SlackChatAdapter(settings)
+    container.adapters["slack"] = adapter
+
+    def kick() -> None:
+        fn = container.extras.get("kick")
+        if fn is not None:
+            fn()
+
+    work = SlackInbound(container.db, adapter, kick)
+    bolt = build_bolt(settings, work)
+    container.extras["slack_app"] = bolt
+    handler = AsyncSlackRequestHandler(bolt)
+
+    async def slack_events(request: Request) -> Response:
+        return await handler.handle(request)
+
+    api.add_api_route(EVENTS_PATH, slack_events, methods=["POST"], include_in_schema=False)
+    if settings.socket_mode:
+        _socket_mode(container, bolt, settings)
+    log.info("slack installed", extra={"path": EVENTS_PATH, "socket_mode": settings.socket_mode})
+
+
+def _socket_mode(container: Any, bolt: Any, settings: SlackSettings) -> None:
+    """Connect out to Slack over a websocket on start; close it on stop."""
+    from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+    handler = AsyncSocketModeHandler(bolt, settings.app_token.get_secret_value())
+
+    async def start() -> None:
+        try:
+            await handler.connect_async()
+        except Exception as exc:  # noqa: BLE001 - HTTP mode keeps working without it
+            log.error("slack socket mode failed to connect", extra={"error": repr(exc)[:300]})
+
+    async def stop() -> None:
+        try:
+            await handler.close_async()
+        except Exception as exc:  # noqa: BLE001
+            log.warning("slack socket mode close failed", extra={"error": repr(exc)[:300]})
+
+    container.extras.setdefault("on_start", []).append(start)
+    container.extras.setdefault("on_stop", []).append(stop)

@@ -1,0 +1,195 @@
+"""The Slack ``ChatAdapter``: posts and updates cards through slack_sdk's AsyncWebClient.
+
+Every post waits its turn on a per-channel limiter. A 429 is retried by the SDK when Slack
+asks for a short wait; a longer wait pauses the channel and goes back to the outbox as
+``ChatDeliveryError(retry_after=…)``. If Slack refuses the blocks themselves, the card is
+posted as its plain fallback text with the console link, so a card is never lost.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import aiohttp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.async_handler import AsyncRetryHandler
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+    AsyncServerErrorRetryHandler,
+)
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.response import HttpResponse
+from slack_sdk.http_retry.state import RetryState
+from slack_sdk.web.async_client import AsyncWebClient
+
+from adapters.chat.base import ChatDeliveryError
+from bot.settings import get_settings
+from cards.model import Card
+
+from .escape import link
+from .limiter import ChannelLimiter
+from .render import render, text_message
+from .settings import SlackSettings
+
+log = logging.getLogger(__name__)
+# Errors a retry cannot fix: the outbox marks the row dead instead of trying ten times.
+PERMANENT = {"channel_not_found", "not_in_channel", "is_archived", "invalid_auth",
+             "account_inactive", "token_revoked", "not_authed", "missing_scope",
+             "message_not_found", "cant_update_message", "user_not_found",
+             "user_not_in_channel", "restricted_action"}
+BLOCKS_REFUSED = {"invalid_blocks", "invalid_blocks_format", "msg_too_long",
+                  "too_many_blocks", "invalid_arguments"}
+
+
+def retry_after(headers: Any) -> float | None:
+    for key in (headers or {}):
+        if key.lower() == "retry-after":
+            value = headers[key]
+            value = value[0] if isinstance(value, list) else value
+            try:
+                return float(value)
+            except (TypeError, ValueError):
+                return None
+    return None
+
+
+class ShortRateLimitRetry(AsyncRateLimitErrorRetryHandler):
+    """slack_sdk's 429 handler, but only for waits short enough to hold a delivery for."""
+
+    def __init__(self, max_wait: float, max_retry_count: int = 3) -> None:
+        super().__init__(max_retry_count=max_retry_count)
+        self.max_wait = max_wait
+
+    async def _can_retry_async(self, *, state: RetryState, request: HttpRequest,
+                               response: HttpResponse | None = None,
+                               error: Exception | None = None) -> bool:
+        if response is None or response.status_code != 429:
+            return False
+        wait = retry_after(response.headers)
+        return wait is None or wait <= self.max_wait
+
+
+def build_client(settings: SlackSettings) -> AsyncWebClient:
+    handlers: list[AsyncRetryHandler] = [
+        AsyncConnectionErrorRetryHandler(max_retry_count=2),
+        AsyncServerErrorRetryHandler(max_retry_count=2),
+        ShortRateLimitRetry(settings.max_inline_wait_seconds),
+    ]
+    return AsyncWebClient(token=settings.bot_token.get_secret_value(),
+                          base_url=settings.base_url, timeout=settings.timeout_seconds,
+                          retry_handlers=handlers)
+
+
+class SlackChatAdapter:
+    chat = "slack"
+
+    def __init__(self, settings: SlackSettings, client: AsyncWebClient | None = None) -> None:
+        self.settings = settings
+        self.client = client or build_client(settings)
+        self.limiter = ChannelLimiter(settings.posts_per_second, settings.burst)
+        self._names: dict[str, str] = {}
+
+    # -- ChatAdapter -------------------------------------------------------------------
+
+    async def post_card(self, channel_id: str, card: Card) -> str:
+        message = render(card, get_settings().language)
+        try:
+            response = await self.call("chat_postMessage", channel_id, channel=channel_id,
+                                        unfurl_links=False, unfurl_media=False, **message)
+        except _BlocksRefused:
+            response = await self.call("chat_postMessage", channel_id, channel=channel_id,
+                                        **self._fallback(card, message))
+        return str(response["ts"])
+
+    async def update_card(self, channel_id: str, message_ref: str, card: Card) -> None:
+        message = render(card, get_settings().language)
+        try:
+            await self.call("chat_update", channel_id, channel=channel_id, ts=message_ref,
+                             **message)
+        except _BlocksRefused:
+            await self.call("chat_update", channel_id, channel=channel_id, ts=message_ref,
+                             blocks=[], **self._fallback(card, message))
+
+    async def post_text(self, channel_id: str, text: str, thread_ts: str | None = None) -> str:
+        extra = {"thread_ts": thread_ts} if thread_ts else {}
+        response = await self.call("chat_postMessage", channel_id, channel=channel_id,
+                                    unfurl_links=False, **text_message(text), **extra)
+        return str(response["ts"])
+
+    async def send_private(self, external_user_id: str, text: str,
+                           channel_id: str | None = None) -> None:
+        """An ephemeral in the channel when we know it; otherwise the app's DM."""
+        if channel_id:
+            try:
+                await self.call("chat_postEphemeral", None, channel=channel_id,
+                                 user=external_user_id, **text_message(text))
+                return
+            except ChatDeliveryError as exc:
+                if not exc.permanent:
+                    raise
+                log.info("ephemeral refused, sending a DM instead",
+                         extra={"channel": channel_id, "user": external_user_id})
+        await self.call("chat_postMessage", external_user_id, channel=external_user_id,
+                         **text_message(text))
+
+    # -- Slack-only helpers ------------------------------------------------------------
+
+    async def open_modal(self, trigger_id: str, view: dict) -> None:
+        await self.call("views_open", None, trigger_id=trigger_id, view=view)
+
+    async def user_name(self, user_id: str) -> str | None:
+        """The person's Slack display name (users.info), cached; None if Slack won't say."""
+        if user_id in self._names:
+            return self._names[user_id]
+        try:
+            response = await self.client.users_info(user=user_id)
+        except (TimeoutError, SlackApiError, aiohttp.ClientError) as exc:
+            log.info("users.info failed", extra={"user": user_id, "error": repr(exc)[:200]})
+            return None
+        user = response.get("user") or {}
+        profile = user.get("profile") or {}
+        name = profile.get("display_name") or profile.get("real_name") or user.get("name")
+        if name:
+            self._names[user_id] = str(name)
+        return name
+
+    # -- plumbing ----------------------------------------------------------------------
+
+    async def call(self, method: str, channel: str | None, **kwargs: Any) -> Any:
+        """Call a Web API method; posts to a channel wait for that channel's turn."""
+        if channel:
+            await self.limiter.acquire(channel)
+        try:
+            return await getattr(self.client, method)(**kwargs)
+        except SlackApiError as exc:
+            error = str(exc.response.get("error", "")) if exc.response is not None else ""
+            status = exc.response.status_code if exc.response is not None else 0
+            wait = retry_after(exc.response.headers) if exc.response is not None else None
+            context = {"method": method, "channel": channel, "status": status, "error": error}
+            if status == 429:
+                wait = wait if wait is not None else 1.0
+                if channel:
+                    self.limiter.pause(channel, wait)
+                log.warning("slack rate limited", extra={**context, "retry_after": wait})
+                raise ChatDeliveryError(f"slack {method}: ratelimited", retry_after=wait) from exc
+            if error in BLOCKS_REFUSED and "blocks" in kwargs:
+                log.warning("slack refused the blocks; sending plain text", extra=context)
+                raise _BlocksRefused(error) from exc
+            log.warning("slack call failed", extra=context)
+            raise ChatDeliveryError(f"slack {method}: {error or status}",
+                                    permanent=error in PERMANENT) from exc
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            log.warning("slack unreachable", extra={"method": method, "channel": channel,
+                                                    "error": repr(exc)[:200]})
+            raise ChatDeliveryError(f"slack {method}: {exc!r}"[:300]) from exc
+
+    @staticmethod
+    def _fallback(card: Card, message: dict) -> dict:
+        more = link(card.link, "PromoPilot") if card.link else ""
+        return {"text": (message["text"][:3500] + (" " + more if more else ""))}
+
+
+class _BlocksRefused(Exception):
+    pass

@@ -1,0 +1,68 @@
+"""Untrusted text made safe for Slack mrkdwn: it shows as typed and can never notify anyone.
+
+Slack reads ``<…>`` as mentions (``<!channel>``, ``<@U123>``) and links, and ``&`` starts an
+entity, so those three characters are always escaped. ``@channel``/``@here``/``@everyone``
+typed as words get an invisible joiner so no client or ``link_names`` setting turns them live.
+Truncation happens on the raw text so an entity (``&amp;``) is never cut in half.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import quote
+
+ZWJ = "\u2060"  # word joiner: invisible, splits "@channel" so it is never a broadcast
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
+_BROADCAST = re.compile(r"([@＠])(channel|here|everyone)\b", re.I)
+ELLIPSIS = "…"
+
+
+def mrkdwn(text: object, *, one_line: bool = False) -> str:
+    """Plain untrusted text as mrkdwn that renders literally."""
+    value = _CONTROL.sub("", str(text if text is not None else ""))
+    value = value.replace("\r\n", "\n").replace("\r", "\n")
+    if one_line:
+        value = " ".join(value.split())
+    value = value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _BROADCAST.sub(lambda m: m.group(1) + ZWJ + m.group(2), value)
+
+
+def code(text: object) -> str:
+    """Text for inside a ``` block: escaped, and unable to close the block early."""
+    return mrkdwn(text).replace("```", "`\u200b``")
+
+
+def fit(raw: object, limit: int, *, suffix: str = "", one_line: bool = False,
+        as_code: bool = False) -> str:
+    """Escape ``raw`` and make it fit ``limit`` characters, appending ``suffix`` if cut."""
+
+    def esc(value: str) -> str:
+        return code(value) if as_code else mrkdwn(value, one_line=one_line)
+
+    source = str(raw if raw is not None else "")
+    full = esc(source)
+    if len(full) <= limit:
+        return full
+    tail = ELLIPSIS + suffix
+    keep = max(0, min(len(source), limit - len(tail)))
+    while keep > 0:
+        head = esc(source[:keep])
+        if len(head) + len(tail) <= limit:
+            return head + tail
+        keep -= max(1, len(head) + len(tail) - limit)
+    return tail[:limit]
+
+
+def plain(text: object, limit: int) -> str:
+    """Text for a ``plain_text`` object (button labels, modal titles): one line, cut to size."""
+    value = " ".join(_CONTROL.sub("", str(text or "")).split())
+    return value if len(value) <= limit else value[: limit - 1] + ELLIPSIS
+
+
+def link(url: str | None, label: str) -> str:
+    """A ``<url|label>`` link for our own URLs; empty unless it is http(s)."""
+    value = (url or "").strip()
+    if not re.match(r"^https?://[^\s]+$", value):
+        return ""
+    safe = quote(value, safe=":/?#[]@!$&'()*+,;=%-._~").replace("&", "&amp;")  # no < > |
+    return f"<{safe}|{mrkdwn(label, one_line=True)}>"

@@ -1,0 +1,241 @@
+"""A fake Slack on 127.0.0.1: the Web API methods PromoPilot calls, plus signed inbound
+payloads in Slack's documented shapes. The real slack_sdk/slack-bolt talk to it over HTTP.
+
+    fake = FakeSlack().start()        # Web API at fake.api_url (PROMOPILOT_SLACK_API_URL)
+    fake.fail_next("chat.postMessage", 429, {"Retry-After": "1"})
+    fake.calls("chat.update")         # what Slack received, bodies decoded
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+import time
+import urllib.parse
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import httpx
+from slack_sdk.signature import SignatureVerifier
+
+BOT_TOKEN = "xoxb-test-1234-promopilot"
+SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
+BOT_USER = "UPROMOBOT"
+
+
+@dataclass
+class Call:
+    method: str
+    body: dict
+    at: float
+    headers: dict = field(default_factory=dict)
+
+
+class FakeSlack:
+    def __init__(self) -> None:
+        self._calls: list[Call] = []
+        self._lock = threading.Lock()
+        self._faults: dict[str, list[tuple[int, dict, dict]]] = {}
+        self._ts = itertools.count(1)
+        self.users: dict[str, dict] = {}
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.api_url = f"{self.url}/api/"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def start(self) -> FakeSlack:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    # -- test controls -------------------------------------------------------------------
+
+    def fail_next(self, method: str, status: int, headers: dict | None = None,
+                  body: dict | None = None, times: int = 1) -> None:
+        with self._lock:
+            for _ in range(times):
+                self._faults.setdefault(method, []).append(
+                    (status, headers or {}, body or {"ok": False, "error": "ratelimited"}))
+
+    def calls(self, method: str | None = None) -> list[Call]:
+        with self._lock:
+            return [c for c in self._calls if method is None or c.method == method]
+
+    def wait_for(self, method: str, count: int = 1, timeout: float = 15,
+                 where=lambda call: True) -> list[Call]:
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            found = [c for c in self.calls(method) if where(c)]
+            if len(found) >= count:
+                return found
+            time.sleep(0.05)
+        raise AssertionError(f"{method}: wanted {count}, got "
+                             f"{len([c for c in self.calls(method) if where(c)])}")
+
+    def response_url(self, name: str) -> str:
+        return f"{self.url}/response/{name}"
+
+    # -- the server ------------------------------------------------------------------------
+
+    def _answer(self, method: str, body: dict) -> tuple[int, dict, dict]:
+        with self._lock:
+            faults = self._faults.get(method)
+            if faults:
+                return faults.pop(0)
+        if method == "auth.test":
+            return 200, {}, {"ok": True, "url": "https://fake.slack.com/", "team": "Fake",
+                             "user": "promopilot", "team_id": "T0FAKE", "user_id": BOT_USER,
+                             "bot_id": "B0FAKE"}
+        if method in ("chat.postMessage", "chat.update"):
+            ts = body.get("ts") or f"{1700000000 + next(self._ts)}.000100"
+            return 200, {}, {"ok": True, "channel": body.get("channel"), "ts": ts,
+                             "message": {"text": body.get("text"), "blocks": body.get("blocks")}}
+        if method == "chat.postEphemeral":
+            return 200, {}, {"ok": True, "message_ts": f"{1700000000 + next(self._ts)}.000200"}
+        if method == "views.open":
+            return 200, {}, {"ok": True, "view": {"id": f"V{next(self._ts)}"}}
+        if method == "users.info":
+            user = self.users.get(str(body.get("user")))
+            if user is None:
+                return 200, {}, {"ok": False, "error": "user_not_found"}
+            return 200, {}, {"ok": True, "user": user}
+        if method.startswith("response/"):
+            return 200, {}, {"ok": True}
+        return 200, {}, {"ok": False, "error": "unknown_method"}
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:  # noqa: N802
+                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                body = decode(raw, self.headers.get("Content-Type", ""))
+                path = self.path.split("?")[0]
+                method = path[len("/api/"):] if path.startswith("/api/") else path.lstrip("/")
+                if path.startswith("/api/") and method != "auth.test" and \
+                        self.headers.get("Authorization") != f"Bearer {BOT_TOKEN}":
+                    status, headers, answer = 200, {}, {"ok": False, "error": "invalid_auth"}
+                else:
+                    status, headers, answer = fake._answer(method, body)
+                with fake._lock:
+                    fake._calls.append(Call(method, body, time.time(), dict(self.headers)))
+                data = json.dumps(answer).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json; charset=utf-8")
+                self.send_header("Content-Length", str(len(data)))
+                for key, value in headers.items():
+                    self.send_header(key, value)
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST  # noqa: N815
+
+        return Handler
+
+
+def decode(raw: bytes, content_type: str) -> dict:
+    text = raw.decode("utf-8") if raw else ""
+    if "json" in content_type:
+        return json.loads(text or "{}")
+    body: dict = {k: v[0] for k, v in urllib.parse.parse_qs(text).items()}
+    for key in ("blocks", "attachments", "view"):
+        if isinstance(body.get(key), str):
+            try:
+                body[key] = json.loads(body[key])
+            except ValueError:
+                pass
+    return body
+
+
+# -- signed inbound requests --------------------------------------------------------------
+
+def sign(body: str, timestamp: int | None = None, secret: str = SIGNING_SECRET) -> dict:
+    ts = str(timestamp if timestamp is not None else int(time.time()))
+    signature = SignatureVerifier(secret).generate_signature(timestamp=ts, body=body)
+    return {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": signature or ""}
+
+
+def form(payload: dict) -> str:
+    """Interactivity payloads arrive as ``payload=<json>`` form bodies."""
+    return urllib.parse.urlencode({"payload": json.dumps(payload)})
+
+
+def post(url: str, body: str, *, json_body: bool = False, timestamp: int | None = None,
+         secret: str = SIGNING_SECRET, retry_num: int | None = None,
+         client: httpx.Client | None = None) -> httpx.Response:
+    headers = {"Content-Type": "application/json" if json_body
+               else "application/x-www-form-urlencoded", **sign(body, timestamp, secret)}
+    if retry_num is not None:
+        headers.update({"X-Slack-Retry-Num": str(retry_num), "X-Slack-Retry-Reason": "http_timeout"})
+    if client is not None:
+        return client.post(url, content=body, headers=headers)
+    return httpx.post(url, content=body, headers=headers, timeout=30)
+
+
+def block_actions(*, user: str, channel: str, message_ts: str, action_id: str, value: str,
+                  trigger_id: str, blocks: list | None = None,
+                  action_ts: str | None = None) -> dict:
+    return {
+        "type": "block_actions",
+        "team": {"id": "T0FAKE", "domain": "fake"},
+        "user": {"id": user, "username": user.lower(), "team_id": "T0FAKE"},
+        "api_app_id": "A0FAKE",
+        "token": "legacy-verification-token",
+        "container": {"type": "message", "message_ts": message_ts, "channel_id": channel,
+                      "is_ephemeral": False},
+        "trigger_id": trigger_id,
+        "channel": {"id": channel, "name": "promo"},
+        "message": {"type": "message", "ts": message_ts, "user": BOT_USER,
+                    "blocks": blocks or []},
+        "response_url": f"https://hooks.slack.invalid/actions/T0FAKE/{trigger_id}",
+        "actions": [{"type": "button", "block_id": "b1", "action_id": action_id,
+                     "text": {"type": "plain_text", "text": "x"}, "value": value,
+                     "action_ts": action_ts or f"{time.time():.6f}"}],
+    }
+
+
+def slash_command(*, user: str, channel: str, text: str, response_url: str,
+                  trigger_id: str) -> str:
+    return urllib.parse.urlencode({
+        "token": "legacy-verification-token", "team_id": "T0FAKE", "team_domain": "fake",
+        "channel_id": channel, "channel_name": "promo", "user_id": user, "user_name": user.lower(),
+        "command": "/promo", "text": text, "api_app_id": "A0FAKE",
+        "response_url": response_url, "trigger_id": trigger_id,
+    })
+
+
+def view_submission(*, user: str, view_id: str, private_metadata: str, comment: str,
+                    trigger_id: str) -> dict:
+    return {
+        "type": "view_submission",
+        "team": {"id": "T0FAKE", "domain": "fake"},
+        "user": {"id": user, "username": user.lower(), "team_id": "T0FAKE"},
+        "api_app_id": "A0FAKE",
+        "token": "legacy-verification-token",
+        "trigger_id": trigger_id,
+        "view": {"id": view_id, "team_id": "T0FAKE", "type": "modal", "callback_id": "pp_comment",
+                 "private_metadata": private_metadata, "hash": "1700000000.abc",
+                 "state": {"values": {"comment": {"text": {"type": "plain_text_input",
+                                                           "value": comment}}}}},
+    }
+
+
+def app_mention(*, user: str, channel: str, text: str, event_id: str) -> str:
+    ts = f"{time.time():.6f}"
+    return json.dumps({
+        "token": "legacy-verification-token", "team_id": "T0FAKE", "api_app_id": "A0FAKE",
+        "type": "event_callback", "event_id": event_id, "event_time": int(time.time()),
+        "authorizations": [{"team_id": "T0FAKE", "user_id": BOT_USER, "is_bot": True}],
+        "event": {"type": "app_mention", "user": user, "text": text, "ts": ts,
+                  "channel": channel, "event_ts": ts},
+    })
