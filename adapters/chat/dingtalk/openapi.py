@@ -101,7 +101,7 @@ class OpenApi:
                 if response.status_code >= 400:
                     log.error("dingtalk api refused", extra={
                         "path": path, "status": response.status_code, "code": code,
-                        "message": str(data.get("message", ""))[:200],
+                        "api_message": str(data.get("message", ""))[:200],
                         "requestid": data.get("requestid")})
                     raise ChatDeliveryError(
                         f"{method} {path} → {response.status_code} {code}: "
