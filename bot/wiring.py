@@ -24,7 +24,8 @@ from storage.db import Database
 log = logging.getLogger(__name__)
 
 # Each module has ``install(container, api)``; later features append here.
-PLUGINS: list[str] = ["adapters.chat.dingtalk", "adapters.chat.feishu", "adapters.chat.slack"]
+PLUGINS: list[str] = ["adapters.chat.dingtalk", "adapters.chat.feishu", "adapters.chat.slack",
+                      "bot.submissions"]
 
 
 @dataclass
