@@ -103,7 +103,7 @@ def test_notice_becomes_interactive_card_in_bound_group(dingtalk, fake, seeded):
 def test_mention_command_gets_an_answer(dingtalk, fake):
     message_id = fake.push_message("@PromoPilot 列表", STAFF["li.na"], GROUP)
     ack = fake.wait_ack(message_id, timeout=5)
-    assert ack["code"] == 200
+    assert ack["code"] == 200 and fake.ack_seconds(message_id) < 1.5  # DingTalk's budget
     fake.wait_until(lambda: fake.private_texts(STAFF["li.na"]), what="the list reply")
     reply = fake.private_texts(STAFF["li.na"])[0]
     assert "京东PLUS" in reply and "待认领" in reply
@@ -135,6 +135,18 @@ def test_claim_click_updates_the_card_with_the_claimant(dingtalk, fake, seeded):
     with seeded.session() as session:
         assert session.get(Task, task.id).state == "claimed"
     assert not fake.private_texts(STAFF["li.na"])  # success needs no extra message
+
+
+def test_button_that_needs_a_reason_asks_for_one(dingtalk, fake, seeded):
+    task, out_track_id, card = posted_card(dingtalk, fake, seeded)
+    skip = button_value(card, "skip")
+    fake.push_click(out_track_id, STAFF["li.na"], skip)
+    fake.wait_until(lambda: fake.private_texts(STAFF["li.na"]), what="the reason prompt")
+    assert "原因" in fake.private_texts(STAFF["li.na"])[0]
+    fake.push_click(out_track_id, STAFF["li.na"], skip, comment="库存不足 @所有人")
+    fake.wait_until(lambda: card["params"]["locked"] == "true", what="the locked card")
+    assert card["params"]["subtitle"] == "已放弃" and card["params"]["buttons"] == "[]"
+    assert "库存不足" in card["params"]["markdown"] and "@所有人" not in card["params"]["markdown"]
 
 
 def test_same_callback_twice_changes_state_once(dingtalk, fake, seeded):

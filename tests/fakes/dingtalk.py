@@ -46,6 +46,8 @@ class FakeDingTalk:
         self.webhook_refused: list[dict] = []
         self.webhook_times: deque[float] = deque()
         self.acks: dict[str, list[dict]] = {}
+        self.pushed_at: dict[str, float] = {}
+        self.acked_at: dict[str, float] = {}
         self.connections: list[dict] = []
         self.token_requests = 0
         self.faults: list[dict] = []
@@ -131,6 +133,9 @@ class FakeDingTalk:
         self.wait_until(lambda: message_id in self.acks, timeout, f"ack of {message_id}")
         return self.acks[message_id][0]
 
+    def ack_seconds(self, message_id: str) -> float:
+        return self.acked_at[message_id] - self.pushed_at[message_id]
+
     def push(self, topic: str, data: dict, message_id: str | None = None) -> str:
         message_id = message_id or f"msg-{secrets.token_hex(8)}"
         frame = {
@@ -141,6 +146,7 @@ class FakeDingTalk:
             "data": json.dumps(data, ensure_ascii=False),
         }
         assert self._ws is not None and self.loop is not None, "no stream client connected"
+        self.pushed_at.setdefault(message_id, time.monotonic())
         asyncio.run_coroutine_threadsafe(
             self._ws.send_str(json.dumps(frame, ensure_ascii=False)), self.loop).result(5)
         return message_id
@@ -234,6 +240,7 @@ class FakeDingTalk:
             message_id = (ack.get("headers") or {}).get("messageId", "")
             with self._lock:
                 self.acks.setdefault(message_id, []).append(ack)
+                self.acked_at.setdefault(message_id, time.monotonic())
         return ws
 
     # -- open API ---------------------------------------------------------------------

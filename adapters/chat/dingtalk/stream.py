@@ -69,6 +69,7 @@ class StreamRunner:
         self._task: asyncio.Task | None = None
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
+        self._stopping = False
 
     def build_client(self) -> dingtalk_stream.DingTalkStreamClient:
         connect_to(self.settings.base)
@@ -77,11 +78,16 @@ class StreamRunner:
         sdk_log = logging.getLogger("adapters.chat.dingtalk.sdk")
         if sdk_log.level == logging.NOTSET:
             sdk_log.setLevel(logging.WARNING)  # its INFO lines print the connection ticket
+        sdk_log.addFilter(self._quiet_when_stopping)
         client = dingtalk_stream.DingTalkStreamClient(
             dingtalk_stream.Credential(self.settings.client_id, secret), logger=sdk_log)
         client.register_callback_handler(MESSAGE_TOPIC, _Handler(self.inbox, self.pool, "msg"))
         client.register_callback_handler(CARD_TOPIC, _Handler(self.inbox, self.pool, "card"))
         return client
+
+    def _quiet_when_stopping(self, record: logging.LogRecord) -> bool:
+        """The SDK reports our own cancel as a network error; that is not news."""
+        return not self._stopping
 
     def start(self) -> None:
         client = self.build_client()
@@ -112,6 +118,7 @@ class StreamRunner:
         thread, loop, task = self._thread, self._loop, self._task
         if thread is None or loop is None or task is None:
             return
+        self._stopping = True
         for _ in range(int(timeout / 0.1)):
             if not thread.is_alive():
                 break
@@ -121,4 +128,5 @@ class StreamRunner:
                 break
             thread.join(0.1)
         self.pool.shutdown(wait=False, cancel_futures=False)
+        logging.getLogger("adapters.chat.dingtalk.sdk").removeFilter(self._quiet_when_stopping)
         log.info("dingtalk stream stopped")
