@@ -8,6 +8,7 @@ payloads in Slack's documented shapes. The real slack_sdk/slack-bolt talk to it 
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import threading
@@ -150,10 +151,8 @@ def decode(raw: bytes, content_type: str) -> dict:
     body: dict = {k: v[0] for k, v in urllib.parse.parse_qs(text).items()}
     for key in ("blocks", "attachments", "view"):
         if isinstance(body.get(key), str):
-            try:
+            with contextlib.suppress(ValueError):
                 body[key] = json.loads(body[key])
-            except ValueError:
-                pass
     return body
 
 

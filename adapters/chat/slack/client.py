@@ -157,8 +157,9 @@ class SlackChatAdapter:
 
     # -- plumbing ----------------------------------------------------------------------
 
-    async def call(self, method: str, channel: str | None, **kwargs: Any) -> Any:
-        """Call a Web API method; posts to a channel wait for that channel's turn."""
+    async def call(self, method: str, limit_key: str | None, **kwargs: Any) -> Any:
+        """Call a Web API method; posts to a channel (``limit_key``) wait for its turn."""
+        channel = limit_key
         if channel:
             await self.limiter.acquire(channel)
         try:
