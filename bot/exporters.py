@@ -143,7 +143,7 @@ def _cell_value(value: Any) -> Any:
     return str(value)
 
 
-def _context_for(session: Session, task_id: int) -> dict:
+def context_for(session: Session, task_id: int) -> dict:
     task = session.get(Task, task_id)
     if task is None:
         raise NotFound("err.not_found", task_id=task_id)
@@ -162,7 +162,7 @@ def _context_for(session: Session, task_id: int) -> dict:
 
 def workbook_bytes(session: Session, task_id: int, lang: str = "zh-CN") -> tuple[str, bytes]:
     """The platform's bulk-registration xlsx for the task's current declaration."""
-    ctx = _context_for(session, task_id)
+    ctx = context_for(session, task_id)
     campaign = ctx["campaign"]
     mapping = column_map(campaign.platform)
     book = Workbook()
@@ -195,7 +195,7 @@ def workbook_bytes(session: Session, task_id: int, lang: str = "zh-CN") -> tuple
 
 
 def declaration_text(session: Session, task_id: int, lang: str = "zh-CN") -> str:
-    ctx = _context_for(session, task_id)
+    ctx = context_for(session, task_id)
     violations = compliance.errors(compliance.check(session, ctx["task"], ctx["declaration"]))
     totals = {"price": sum((line.promo_price or Decimal(0) for line in ctx["lines"]), Decimal(0)),
               "stock": sum(line.promo_stock for line in ctx["lines"])}
@@ -205,7 +205,7 @@ def declaration_text(session: Session, task_id: int, lang: str = "zh-CN") -> str
 def bundle_bytes(session: Session, task_id: int, lang: str = "zh-CN") -> tuple[str, bytes]:
     """A zip: the bulk-registration xlsx, every attached document file, and a note."""
     name, workbook = workbook_bytes(session, task_id, lang)
-    ctx = _context_for(session, task_id)
+    ctx = context_for(session, task_id)
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr(name, workbook)

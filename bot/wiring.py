@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 # Each module has ``install(container, api)``; later features append here.
 PLUGINS: list[str] = ["adapters.chat.dingtalk", "adapters.chat.feishu", "adapters.chat.slack",
                       "bot.submissions"]
+PLUGINS += ["bot.data_plugin"]  # declarations: pre-check, learning, declaration card (#9)
 
 
 @dataclass

@@ -1,6 +1,7 @@
 """What people say and click. Importing this package registers every command."""
 
 from commands import admin, tasks  # noqa: F401
+from commands import declarations  # noqa: F401  (#9: edit, excel, check, override, rules)
 from commands.router import Inbound, Reply, router
 
 __all__ = ["Inbound", "Reply", "router"]

@@ -1,0 +1,154 @@
+"""Text commands about declarations, rules and rejections (en + zh), for every chat."""
+
+from __future__ import annotations
+
+from sqlmodel import select
+
+from bot import compliance, declarations, learning, rules
+from bot.data_plugin import declaration_card, link
+from bot.errors import Invalid, NotFound
+from bot.i18n import register
+from commands.router import Context, Reply, router
+from commands.tasks import task_id_arg
+from storage.models import Task
+from storage.models_data import RuleProposal
+
+OVERRIDABLE = {"submit": "submit", "提交": "submit", "request_approval": "request_approval",
+               "approval": "request_approval", "送审": "request_approval"}
+
+register({
+    "usage.edit": {"zh-CN": "改 <编号> <SKU> 价格=… 库存=… / 删除 — 修改申报单",
+                   "en": "edit <id> <sku> price=… stock=… | remove — change a declaration line"},
+    "usage.excel": {"zh-CN": "导出 <编号> / excel <id> — 平台报名 Excel(含资质)",
+                    "en": "excel <id> / 导出 <id> — the platform's bulk file with documents"},
+    "usage.check": {"zh-CN": "预检 <编号> / check <id> — 合规预检",
+                    "en": "check <id> / 预检 <id> — pre-check"},
+    "usage.override": {"zh-CN": "强制 <编号> <提交|送审> <原因> — 经理/法务放行合规问题",
+                       "en": "override <id> <submit|request_approval> <reason> — manager/legal only"},
+    "usage.rules": {"zh-CN": "规则 [平台] / 采纳 <建议号> / 规则 忽略 <建议号> — 规则库与规则建议",
+                    "en": "rules [platform] | rules accept <n> | rules dismiss <n>"},
+    "usage.rejections": {"zh-CN": "驳回原因 [平台] — 驳回原因排行",
+                         "en": "rejections [platform] — top reasons"},
+    "decl.edited": {"zh-CN": "已修改 #{task_id} {sku}:活动价 {price},活动库存 {stock}。",
+                    "en": "Updated #{task_id} {sku}: promo {price}, stock {stock}."},
+    "decl.removed": {"zh-CN": "已从 #{task_id} 移除 {sku}。", "en": "Removed {sku} from #{task_id}."},
+    "decl.still": {"zh-CN": "仍有问题:", "en": "Still to fix:"},
+    "decl.excel": {"zh-CN": "#{task_id} 的报名 Excel 和资质:{url}",
+                   "en": "Bulk file and documents for #{task_id}: {url}"},
+    "rules.version": {"zh-CN": "{platform}:v{version},{author} 于 {when} 修改({n} 条规则)",
+                      "en": "{platform}: v{version} by {author} at {when} ({n} rules)"},
+    "rules.pending": {"zh-CN": "待采纳的规则建议:", "en": "Proposed rules waiting:"},
+    "rules.proposal": {"zh-CN": "#{id} [{platform}] {rule}(出现 {n} 次)",
+                       "en": "#{id} [{platform}] {rule} (seen {n}×)"},
+})
+
+
+@router.command("edit", "改", "修改", usage="usage.edit")
+def edit_command(ctx: Context, args: list[str]) -> Reply:
+    task_id = task_id_arg(ctx, args, "usage.edit")
+    if len(args) < 3:
+        raise Invalid("err.usage", usage=ctx.t("usage.edit"))
+    sku, changes = args[1], declarations.parse_changes(args[2:])
+    with ctx.db.session() as session:
+        task = session.get(Task, task_id)
+        if task is None:
+            raise NotFound("err.not_found", task_id=task_id)
+        line = declarations.edit(session, task, ctx.actor, sku, changes)
+        declaration, _ = declarations.current(session, task_id)
+        assert declaration is not None
+        left = [v for v in compliance.errors(compliance.check(session, task, declaration))
+                if v.sku is None or v.sku.lower() == sku.lower()]
+    if line is None:
+        text = ctx.t("decl.removed", task_id=task_id, sku=sku)
+    else:
+        text = ctx.t("decl.edited", task_id=task_id, sku=line.sku, price=line.promo_price,
+                     stock=line.promo_stock)
+    if left:
+        text += "\n" + ctx.t("decl.still") + "\n" + "\n".join(f"• {v.describe(ctx.lang)}" for v in left)
+    return Reply(text=text)
+
+
+@router.command("excel", "导出", "报名表", usage="usage.excel")
+def excel_command(ctx: Context, args: list[str]) -> Reply:
+    task_id = task_id_arg(ctx, args, "usage.excel")
+    with ctx.db.session() as session:
+        card = declaration_card(session, {"task_id": task_id}, ctx.lang)
+    if card is None:
+        raise Invalid("exp.no_declaration", task_id=task_id)
+    return Reply(text=ctx.t("decl.excel", task_id=task_id, url=link(task_id, "bundle")), card=card)
+
+
+@router.command("check", "预检", "合规", usage="usage.check")
+def check_command(ctx: Context, args: list[str]) -> Reply:
+    task_id = task_id_arg(ctx, args, "usage.check")
+    with ctx.db.session() as session:
+        task = session.get(Task, task_id)
+        if task is None:
+            raise NotFound("err.not_found", task_id=task_id)
+        declaration = declarations.current(session, task_id)[0]
+        if declaration is None:
+            raise Invalid("err.no_declaration", task_id=task_id)
+        ruleset, found = compliance.evaluate(session, task, declaration)
+        card = declaration_card(session, {"task_id": task_id}, ctx.lang)
+    errors = compliance.errors(found)
+    if not errors:
+        return Reply(text=ctx.t("cv.ok", task_id=task_id, platform=ruleset.platform,
+                                version=ruleset.version), card=card)
+    return Reply(text=compliance.ComplianceBlocked(task_id, "submit", ruleset, errors).message(ctx.lang),
+                 card=card, ok=True)
+
+
+@router.command("override", "强制", "放行", usage="usage.override")
+def override_command(ctx: Context, args: list[str]) -> Reply:
+    task_id = task_id_arg(ctx, args, "usage.override")
+    action = OVERRIDABLE.get(args[1].lower()) if len(args) > 1 else None
+    reason = " ".join(args[2:]).strip()
+    if action is None:
+        raise Invalid("err.usage", usage=ctx.t("usage.override"))
+    if not reason:
+        raise Invalid("err.reason_required", example=f"{ctx.alias} {task_id} {args[1]} <…>")
+    result = ctx.act(task_id, action, comment=reason, payload={"override": True})
+    return router._done(ctx, result)
+
+
+@router.command("rules", "规则", "采纳", usage="usage.rules")
+def rules_command(ctx: Context, args: list[str]) -> Reply:
+    if ctx.alias == "采纳":
+        return _decide(ctx, args, True)
+    if args and args[0].lower() in ("accept", "dismiss", "采纳", "忽略"):
+        return _decide(ctx, args[1:], args[0].lower() in ("accept", "采纳"))
+    lines = []
+    with ctx.db.session() as session:
+        platforms = [args[0].lower()] if args else [p.stem for p in sorted(rules.RULES_DIR.glob("*.yaml"))]
+        for code in platforms:
+            rules.platform_rules(session, code)
+            row = rules.latest(session, code)
+            if row is not None:
+                lines.append(ctx.t("rules.version", platform=code, version=row.version,
+                                   author=row.author, when=row.created_at.strftime("%Y-%m-%d %H:%M"),
+                                   n=len(row.content.get("rules", []))))
+        pending = session.exec(select(RuleProposal).where(RuleProposal.state == "proposed")
+                               .order_by(RuleProposal.id)).all()
+        if pending:
+            lines.append(ctx.t("rules.pending"))
+            lines += [ctx.t("rules.proposal", id=p.id, platform=p.platform, n=p.occurrences,
+                            rule=learning.rule_text(p.rule, ctx.lang)) for p in pending]
+    return Reply(text="\n".join(lines) or ctx.t("usage.rules"))
+
+
+def _decide(ctx: Context, args: list[str], accept: bool) -> Reply:
+    if not args or not args[0].lstrip("#").isdigit():
+        raise Invalid("err.usage", usage=ctx.t("usage.rules"))
+    proposal_id = int(args[0].lstrip("#"))
+    with ctx.db.session() as session:
+        proposal = learning.decide(session, proposal_id, ctx.actor, accept, ctx.inbound.event_id)
+        platform, version = proposal.platform, proposal.rule_version
+    if accept:
+        return Reply(text=ctx.t("learn.ok_accept", id=proposal_id, platform=platform, version=version))
+    return Reply(text=ctx.t("learn.ok_dismiss", id=proposal_id))
+
+
+@router.command("rejections", "驳回原因", usage="usage.rejections")
+def rejections_command(ctx: Context, args: list[str]) -> Reply:
+    with ctx.db.session() as session:
+        return Reply(text=learning.report_text(session, ctx.lang, args[0].lower() if args else None))
