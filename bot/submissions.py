@@ -174,9 +174,8 @@ class SubmissionService:
                 return 1
             submitter = self.channel_for(channel, platform)
             if submitter is None:
-                if not self._failed(run_id, task_id, version, key, channel,
-                                    "channel not configured for this platform"):
-                    return 1
+                self._failed(run_id, task_id, version, key, channel,
+                             "channel not configured for this platform")
                 continue
             try:
                 receipt = submitter.submit(external_id, items, key)
@@ -184,8 +183,7 @@ class SubmissionService:
                 log.warning("submission failed", extra={"task_id": task_id, "key": key,
                                                         "channel": channel,
                                                         "error": repr(exc)[:300]})
-                if not self._failed(run_id, task_id, version, key, channel, repr(exc)):
-                    return 1
+                self._failed(run_id, task_id, version, key, channel, repr(exc))
                 continue
             if receipt.status == WAITING:
                 self._handoff(run_id, task_id, version, key, channel, receipt.reference,
