@@ -226,3 +226,55 @@ def test_open_api_outage_is_retried_and_nothing_is_lost(dingtalk, fake, seeded):
         session.add(row)
     dingtalk.drain()
     assert len(fake.card_in(GROUP)) == 1
+
+
+def test_admin_adds_the_stranger_who_can_then_claim(dingtalk, fake, seeded):
+    task, out_track_id, card = posted_card(dingtalk, fake, seeded)
+    value = button_value(card, "claim")
+    fake.push_click(out_track_id, "staff-newbie", value)
+    fake.wait_until(lambda: fake.private_texts("staff-newbie"), what="the stranger's answer")
+    assert "staff-newbie" in fake.private_texts("staff-newbie")[0]
+    fake.push_message("@PromoPilot 用户 添加 newbie ops staff-newbie", STAFF["admin"], GROUP)
+    fake.wait_until(lambda: any("newbie" in t for t in fake.private_texts(STAFF["admin"])),
+                    what="the admin's confirmation")
+    fake.push_click(out_track_id, "staff-newbie", value)
+    fake.wait_until(lambda: card["params"]["subtitle"] == "已认领", what="the claim")
+    with seeded.session() as session:
+        claimant = session.get(User, session.get(Task, task.id).claimed_by)
+    assert claimant.name == "newbie"
+
+
+def test_card_follows_the_platform_result(dingtalk, fake, seeded):
+    from bot import lifecycle
+    from bot.actors import Actor
+
+    task, out_track_id, card = posted_card(dingtalk, fake, seeded)
+    with seeded.session() as session:  # the pipeline got it to review (tested elsewhere)
+        row = session.get(Task, task.id)
+        row.state = "in_review"
+        session.add(row)
+    with seeded.session() as session:
+        lifecycle.apply(session, task.id, "accept", Actor.system("sandbox"))
+    dingtalk.drain()
+    assert card["params"]["subtitle"] == "报名成功" and card["params"]["color"] == "green"
+    assert len(fake.cards) == 1  # the same card, updated in place
+
+
+def test_one_to_one_chat_and_malformed_frames(dingtalk, fake):
+    fake.push_message("help", STAFF["alex"], "cidPRIVATEalex", conversation_type="1")
+    fake.wait_until(lambda: fake.private_texts(STAFF["alex"]), what="the 1:1 answer")
+    assert "claim <id>" in fake.private_texts(STAFF["alex"])[0]
+    garbage = fake.push(
+        "/v1.0/card/instances/callback",
+        {"outTrackId": "nope", "userId": STAFF["li.na"], "content": "{not json"})
+    assert fake.wait_ack(garbage)["code"] == 200
+    fake.wait_until(lambda: fake.private_texts(STAFF["li.na"]), what="the stale-card answer")
+    assert "过期" in fake.private_texts(STAFF["li.na"])[0]
+    picture = fake.push("/v1.0/im/bot/messages/get", {
+        "conversationId": GROUP, "conversationType": "2", "msgId": "pic-1",
+        "senderStaffId": STAFF["wang.fang"], "msgtype": "picture", "isInAtList": True,
+        "robotCode": fake.client_id, "content": {"downloadCode": "x"}})
+    assert fake.wait_ack(picture)["code"] == 200
+    fake.wait_until(lambda: fake.private_texts(STAFF["wang.fang"]), what="text-only answer")
+    assert "文字命令" in fake.private_texts(STAFF["wang.fang"])[0]
+    assert not fake.group_messages

@@ -113,3 +113,29 @@ async def test_notice_reaches_webhook_group_as_action_card(seeded, robot):
     assert "<b>" not in card["text"]
     urls = [b["actionURL"] for b in card.get("btns", [])] or [card["singleURL"]]
     assert all("/console?task=" in url for url in urls)
+
+
+def test_webhook_only_team_gets_notices_from_the_running_app(settings, seeded, robot,
+                                                            monkeypatch):
+    from bot.web.app import create_app
+    from tests.conftest import LiveServer
+
+    for name in ("DINGTALK_CLIENT_ID", "DINGTALK_CLIENT_SECRET", "DINGTALK_CARD_TEMPLATE_ID"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("DINGTALK_WEBHOOK_URL", robot.webhook_url)
+    monkeypatch.setenv("DINGTALK_WEBHOOK_SECRET", robot.webhook_secret)
+    monkeypatch.setenv("PROMOPILOT_DINGTALK_WEBHOOK_PLATFORMS", "jd")
+    live = LiveServer(create_app(settings), settings).start()
+    try:
+        assert "dingtalk" in live.container.adapters
+        assert "dingtalk_stream" not in live.container.extras  # nothing to listen to
+        now = utcnow()
+        ingest(seeded, [Notice(platform="jd", external_id="wh-live", title="京东 618 招商",
+                               registration_end=now + timedelta(days=2))])
+        ingest(seeded, [Notice(platform="tmall", external_id="wh-other", title="不是这个群的",
+                               registration_end=now + timedelta(days=2))])
+        live.drain()
+        [message] = robot.webhook_messages
+        assert "京东 618 招商" in message["actionCard"]["title"]
+    finally:
+        live.stop()
