@@ -65,7 +65,7 @@ class DingTalkChatAdapter:
         if channel_id == WEBHOOK_CHANNEL:
             return await self._webhook().send(render.webhook_text(text))
         return await self._group_message(channel_id, "sampleText",
-                                         {"content": escape.multiline(text)})
+                                         {"content": render.text_content(text)})
 
     async def send_private(self, external_user_id: str, text: str,
                            channel_id: str | None = None) -> None:
@@ -73,7 +73,7 @@ class DingTalkChatAdapter:
             "robotCode": self.settings.robot,
             "userIds": [external_user_id],
             "msgKey": "sampleText",
-            "msgParam": json.dumps({"content": escape.multiline(text)}, ensure_ascii=False),
+            "msgParam": json.dumps({"content": render.text_content(text)}, ensure_ascii=False),
         })
         if external_user_id in (data.get("invalidStaffIdList") or []):
             raise ChatDeliveryError(f"DingTalk does not know staff id {external_user_id}",

@@ -21,6 +21,7 @@ TITLE_MAX = 100  # shown in the chat list and card header
 VALUE_MAX = 500
 TABLE_ROWS = 20
 BODY_MAX = 4000
+TEXT_MAX = 4000  # robot text messages
 ACTIONCARD_BUTTONS = 5  # sampleActionCard … sampleActionCard5
 
 
@@ -56,16 +57,18 @@ def body_markdown(card: Card, lang: str) -> str:
     return text
 
 
-def _button(button: Button, locked: bool) -> dict:
+def _button(button: Button, locked: bool) -> dict | None:
     if button.url:
-        return {"text": escape.plain(button.label, 20), "url": escape.safe_url(button.url)}
+        url = escape.safe_url(button.url)
+        return {"text": escape.plain(button.label, 20), "url": url} if url else None
     return {"text": escape.plain(button.label, 20), "value": button.value, "style": button.style,
             "action": button.action, "needsInput": button.needs_input, "disabled": locked}
 
 
 def interactive(card: Card, lang: str) -> dict[str, str]:
     """The ``cardParamMap`` for the interactive card template (all values strings)."""
-    buttons = [] if card.locked else [_button(b, card.locked) for b in card.buttons]
+    rendered = [] if card.locked else [_button(b, card.locked) for b in card.buttons]
+    buttons = [b for b in rendered if b is not None]
     link = escape.safe_url(card.link)
     return {
         "kind": card.kind,
@@ -142,5 +145,10 @@ def webhook_card(card: Card, lang: str) -> dict:
 
 
 def webhook_text(text: str) -> dict:
-    return {"msgtype": "text", "text": {"content": escape.multiline(text)},
+    return {"msgtype": "text", "text": {"content": text_content(text)},
             "at": {"isAtAll": False, "atUserIds": [], "atMobiles": []}}
+
+
+def text_content(text: str) -> str:
+    """A robot text message's content: mentions neutralised, within DingTalk's size."""
+    return escape.truncate(escape.multiline(text), TEXT_MAX)
