@@ -1,7 +1,8 @@
 """The long-connection (websocket) receive mode: no public URL needed.
 
 lark-oapi's ``ws.Client`` runs on a module-level event loop captured at import, so it gets
-its own thread with a fresh loop installed as that module's ``loop``. Events reach the same
+its own thread with a fresh loop installed as that module's ``loop``, and is constructed
+there too. Events reach the same
 ``FeishuInbound`` handlers as the HTTP endpoint; the SDK answers card callbacks with what
 the handler returns.
 """
@@ -9,6 +10,7 @@ the handler returns.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 
@@ -31,11 +33,9 @@ def build_event_handler(inbound: FeishuInbound) -> EventDispatcherHandler:
 
 class LongConnection:
     def __init__(self, settings: FeishuSettings, inbound: FeishuInbound) -> None:
+        self.settings = settings
         self.handler = build_event_handler(inbound)
-        self.client = lark.ws.Client(
-            settings.app_id, settings.app_secret.get_secret_value(),
-            event_handler=self.handler, domain=settings.base_url,
-            log_level=lark.LogLevel.WARNING)
+        self.client: lark.ws.Client | None = None
         self.thread: threading.Thread | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
 
@@ -46,11 +46,35 @@ class LongConnection:
         asyncio.set_event_loop(self.loop)
         ws_client.loop = self.loop  # the SDK schedules everything on this module global
         try:
+            # Built here: its constructor schedules a cache task on the current loop.
+            self.client = lark.ws.Client(
+                self.settings.app_id, self.settings.app_secret.get_secret_value(),
+                event_handler=self.handler, domain=self.settings.base_url,
+                log_level=lark.LogLevel.WARNING)
             self.client.start()
         except RuntimeError as exc:  # the loop was stopped by ``stop()``
             log.info("feishu long connection stopped", extra={"reason": str(exc)[:200]})
         except Exception as exc:  # noqa: BLE001 - e.g. wrong app credentials
             log.error("feishu long connection ended", extra={"error": repr(exc)[:300]})
+        finally:
+            self._close()
+
+    def _close(self) -> None:
+        """Cancel the SDK's tasks (ping, receive, cache cron), close the socket and loop."""
+        loop = self.loop
+        assert loop is not None
+        try:
+            pending = asyncio.all_tasks(loop)
+            for pending_task in pending:
+                pending_task.cancel()
+            if pending:
+                loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            if self.client is not None:
+                loop.run_until_complete(self.client._disconnect())  # no public close()
+        except Exception as exc:  # noqa: BLE001 - shutting down anyway
+            log.warning("feishu long connection close", extra={"error": repr(exc)[:200]})
+        finally:
+            loop.close()
 
     async def start(self) -> None:
         self.thread = threading.Thread(target=self._run, name="feishu-ws", daemon=True)
@@ -59,4 +83,5 @@ class LongConnection:
 
     async def stop(self) -> None:
         if self.loop is not None and not self.loop.is_closed():
-            self.loop.call_soon_threadsafe(self.loop.stop)
+            with contextlib.suppress(RuntimeError):  # closed in between: already stopped
+                self.loop.call_soon_threadsafe(self.loop.stop)
