@@ -39,8 +39,11 @@ def user_command(ctx: Context, args: list[str]) -> Reply:
         raise Invalid("err.usage", usage=ctx.t("usage.user_add"))
     name, roles = args[1], parse_roles(args[2])
     external_id = args[3] if len(args) > 3 else None
+    chat = ctx.inbound.chat
+    if external_id and external_id.startswith(("--", "—")) and len(args) > 4:
+        chat, external_id = external_id.lstrip("-—").lower(), args[4]  # `--slack U123` form
     with ctx.db.session() as session:
-        add_user(session, name, roles, chat=ctx.inbound.chat if external_id else None,
+        add_user(session, name, roles, chat=chat if external_id else None,
                  external_id=external_id, lang=ctx.lang)
     return Reply(text=ctx.t("ok.user_added", name=name, roles=", ".join(roles)))
 
