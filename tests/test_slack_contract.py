@@ -283,10 +283,27 @@ def test_slash_commands_en_and_zh_and_unknown_user(live, fake):
     mine = fake.wait_for("response/two")[0].body
     assert mine["response_type"] == "ephemeral" and f"#{task_id}" in mine["text"]
 
+
+
+def test_unknown_user_hears_the_admin_command_that_adds_them(live, fake):
+    db = live.container.db
+    slack_user(db, "root", "U0ADMIN", roles=("admin",))
+    fake.users["U0NOBODY"] = {"id": "U0NOBODY", "name": "nbody",
+                              "profile": {"display_name": "Nora Body"}}
+    url = f"{live.url}/slack/events"
     post(url, slash_command(user="U0NOBODY", channel=CHANNEL, text="list",
-                            response_url=fake.response_url("three"), trigger_id="t-cmd-3"))
-    unknown = fake.wait_for("response/three")[0].body["text"]
-    assert "U0NOBODY" in unknown and "user add" in unknown
+                            response_url=fake.response_url("who"), trigger_id="t-who"))
+    unknown = fake.wait_for("response/who")[0].body["text"]
+    assert "/promo user add nora.body &lt;" in unknown and "&gt; --slack U0NOBODY`" in unknown
+    assert fake.calls("users.info")[0].body["user"] == "U0NOBODY"
+
+    post(url, slash_command(user="U0ADMIN", channel=CHANNEL,
+                            text="user add nora.body ops --slack U0NOBODY",
+                            response_url=fake.response_url("add"), trigger_id="t-add"))
+    assert "nora.body" in fake.wait_for("response/add")[0].body["text"]
+    post(url, slash_command(user="U0NOBODY", channel=CHANNEL, text="mine",
+                            response_url=fake.response_url("again"), trigger_id="t-again"))
+    assert "user add" not in fake.wait_for("response/again")[0].body["text"]
 
 
 def test_admin_adds_a_slack_user_by_mention(live, fake):

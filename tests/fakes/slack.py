@@ -121,7 +121,8 @@ class FakeSlack:
             def do_POST(self) -> None:  # noqa: N802
                 raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 body = decode(raw, self.headers.get("Content-Type", ""))
-                path = self.path.split("?")[0]
+                path, _, query = self.path.partition("?")
+                body.update({k: v[0] for k, v in urllib.parse.parse_qs(query).items()})
                 method = path[len("/api/"):] if path.startswith("/api/") else path.lstrip("/")
                 if path.startswith("/api/") and method != "auth.test" and \
                         self.headers.get("Authorization") != f"Bearer {BOT_TOKEN}":

@@ -19,7 +19,8 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 
 from adapters.chat.base import ChatDeliveryError
-from bot.i18n import normalise, t
+from bot.actors import ROLES
+from bot.i18n import looks_chinese, normalise, t
 from bot.idempotency import Duplicate, once
 from bot.settings import get_settings
 from bot.users import by_chat
@@ -82,12 +83,27 @@ class SlackInbound:
         if not self._claim(inbound.event_id):
             return None
         inbound.lang_hint = self._lang_hint(inbound.user_ref)
-        return router.handle_click(self.db, inbound, value, comment)
+        reply = router.handle_click(self.db, inbound, value, comment)
+        reply.extra["unknown_user"] = inbound.lang_hint is not None
+        return reply
 
     def text(self, inbound: Inbound, text: str) -> Reply | None:
         if not self._claim(inbound.event_id):
             return None
-        return router.handle_text(self.db, inbound, text)
+        unknown = self._lang_hint(inbound.user_ref) is not None
+        reply = router.handle_text(self.db, inbound, text)
+        reply.extra["unknown_user"] = unknown
+        return reply
+
+    async def explain_unknown(self, reply: Reply, user: str, lang_hint: str | None) -> None:
+        """A stranger hears exactly what an admin should type, with a name from users.info."""
+        if reply.ok or not reply.extra.get("unknown_user"):
+            return
+        name = await self.adapter.user_name(user) or ""
+        suggested = re.sub(r"[^\w.\-]", "", re.sub(r"\s+", ".", name.strip().lower()))
+        lang = normalise(lang_hint or get_settings().language)
+        reply.text = t("slack.unknown_user", lang, ref=user, name=suggested or "<name>",
+                       roles=", ".join(ROLES))
 
     def user_lang(self, user_id: str) -> str:
         with self.db.session() as session:
@@ -140,6 +156,7 @@ class SlackInbound:
         if reply is None:  # a re-delivery: the first one answered already
             return
         self.kick()
+        await self.explain_unknown(reply, user, None)
         if not reply.ok:
             log.info("slack click refused", extra={"user": user, "channel": channel,
                                                    "action": action})
@@ -153,6 +170,7 @@ class SlackInbound:
         if reply is None:
             return
         self.kick()
+        await self.explain_unknown(reply, user, "zh-CN" if looks_chinese(text) else None)
         try:
             if reply.card is not None:
                 await self._post_card_reply(reply, user, channel, thread_ts, direct)
@@ -185,6 +203,7 @@ class SlackInbound:
         if reply is None:
             return
         self.kick()
+        await self.explain_unknown(reply, user, "zh-CN" if looks_chinese(text) else None)
         kind = "ephemeral" if reply.private else "in_channel"
         message = (render(reply.card, get_settings().language) if reply.card is not None
                    else {"text": fit(reply.text, 3000)})

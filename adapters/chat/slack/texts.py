@@ -15,7 +15,10 @@ register({
     "slack.modal_label": {"zh-CN": "原因 / 意见", "en": "Reason / comment"},
     "slack.modal_for": {"zh-CN": "「{action}」任务 #{task_id}", "en": "{action}: task #{task_id}"},
     "slack.reason_empty": {"zh-CN": "请写明原因。", "en": "Please write a reason."},
-    "slack.unknown_user_named": {
-        "zh-CN": "{name},", "en": "{name}, ",
+    "slack.unknown_user": {
+        "zh-CN": "还不认识你({ref})。请 PromoPilot 管理员执行:"
+                 "`/promo user add {name} <角色> --slack {ref}`(角色:{roles})。",
+        "en": "I don't know you yet ({ref}). Ask a PromoPilot admin to run: "
+              "`/promo user add {name} <role> --slack {ref}` (roles: {roles}).",
     },
 })
