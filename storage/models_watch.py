@@ -49,5 +49,9 @@ class NoticeBody(SQLModel, table=True):
     text: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     dates_from: str = Field(default="feed", max_length=16)  # feed / text / none
     unclear: bool = False
+    # Reminder tiers are keyed by this revision: a changed deadline gets its own reminders,
+    # and tiers that fell due before we knew the deadline (``deadline_since``) are not sent.
+    deadline_rev: int = 0
+    deadline_since: datetime | None = _time()
     updated_at: datetime = Field(default_factory=utcnow,
                                  sa_column=Column(UTCDateTime(), nullable=False))

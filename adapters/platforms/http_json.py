@@ -5,6 +5,7 @@ The path for official open APIs and internal feeds; the sandbox feed is one such
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -15,7 +16,8 @@ import httpx
 import jmespath
 
 from adapters.platforms.base import MAX_TITLE, Notice
-from adapters.platforms.http_util import TIMEOUT, check, with_retries
+from adapters.platforms.http_fetch import conditional_get, new_validators
+from adapters.platforms.textenc import decode
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +93,8 @@ def to_notice(platform: str, raw: dict, mapping: dict[str, str], tz: str) -> Not
 
 @dataclass
 class HttpJsonSource:
+    """JSON over HTTP: ``mapping`` says where the list and each field are (jmespath)."""
+
     name: str
     platform: str
     url: str
@@ -98,15 +102,32 @@ class HttpJsonSource:
     timezone: str = "Asia/Shanghai"
     client: httpx.Client | None = None
     rejected: list[str] = field(default_factory=list)  # reasons from the last fetch
+    headers: dict[str, str] = field(default_factory=dict)
+    interval: float = 300.0  # seconds between polls (the watcher's schedule)
+    timeout: float = 10.0
+    attempts: int = 4
+    alert_after: int = 3
+    channel: str | None = None  # "chat:channel" that also hears this source's notices
+    validators: dict = field(default_factory=dict)  # ETag / Last-Modified of the last answer
+    kind: str = "http_json"
 
-    @with_retries()
     def _get(self) -> Any:
-        client = self.client or httpx.Client(timeout=TIMEOUT)
-        response = check(client.get(self.url, headers={"Accept": "application/json"}))
-        return response.json()
+        fetched = conditional_get(self.url, self.validators, client=self.client,
+                                  headers={"Accept": "application/json", **self.headers},
+                                  timeout=self.timeout, attempts=self.attempts)
+        self.validators = new_validators(fetched, self.validators)
+        if fetched.not_modified:
+            return None
+        try:
+            return json.loads(decode(fetched.content, fetched.charset))
+        except ValueError as exc:
+            raise MalformedNotice(f"{self.name}: body is not JSON ({exc})"[:300]) from exc
 
     def fetch(self) -> list[Notice]:
         body = self._get()
+        if body is None:  # 304: nothing changed since the last answer
+            self.rejected = []
+            return []
         items = jmespath.search(self.mapping.get("items", "@"), body)
         if not isinstance(items, list):
             raise MalformedNotice(f"{self.name}: no list at {self.mapping.get('items')!r}")

@@ -39,6 +39,8 @@ def upgrade() -> None:
         sa.Column('text', sa.Text(), nullable=False),
         sa.Column('dates_from', sa.String(length=16), nullable=False),
         sa.Column('unclear', sa.Boolean(), nullable=False),
+        sa.Column('deadline_rev', sa.Integer(), nullable=False),
+        sa.Column('deadline_since', storage.types.UTCDateTime(timezone=True), nullable=True),
         sa.Column('updated_at', storage.types.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint('campaign_id'),
     )

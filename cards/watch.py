@@ -1,0 +1,280 @@
+"""Cards of the watchers feature: notice updated (old → new), source down / recovered,
+reminder, digest — and, on the task card, "deadline unclear" with a button to set it and the
+responsible people called out. Built fresh at delivery from the rows they show."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlmodel import Session, select
+
+from bot.i18n import register, t
+from bot.lifecycle import CLOSED_STATES, OPEN_STATES
+from bot.routing import responsible
+from bot.timefmt import local, zone
+from cards.builders import BUILDERS, _platform_name, builder, button, console_link
+from cards.model import Card, CardField, Line
+from storage.models import Campaign, ChatBinding, Task, User
+from storage.models_watch import NoticeBody, SourceState
+from storage.types import utcnow
+
+register({
+    "action.set_deadline": {"zh-CN": "设置截止时间", "en": "Set deadline"},
+    "watch.unclear_guess": {"zh-CN": "{when}(从正文推断,请核实)",
+                            "en": "{when} (read from the text, please check)"},
+    "watch.updated_title": {"zh-CN": "活动通知已更新:#{task_id} {title}",
+                            "en": "Notice updated: #{task_id} {title}"},
+    "watch.updated_text": {"zh-CN": "平台修改了活动通知(第 {v} 版),请核对申报内容。",
+                           "en": "The marketplace changed this notice (version {v}); "
+                                 "check the declaration."},
+    "watch.field.title": {"zh-CN": "标题", "en": "Title"},
+    "watch.field.type": {"zh-CN": "活动类型", "en": "Type"},
+    "watch.field.registration_start": {"zh-CN": "报名开始", "en": "Registration opens"},
+    "watch.field.registration_end": {"zh-CN": "报名截止", "en": "Registration closes"},
+    "watch.field.event_start": {"zh-CN": "活动开始", "en": "Event starts"},
+    "watch.field.event_end": {"zh-CN": "活动结束", "en": "Event ends"},
+    "watch.field.requirements": {"zh-CN": "报名要求", "en": "Requirements"},
+    "watch.field.source_url": {"zh-CN": "链接", "en": "Link"},
+    "watch.field.text": {"zh-CN": "规则正文", "en": "Rule text"},
+    "watch.col.what": {"zh-CN": "项目", "en": "What"},
+    "watch.col.old": {"zh-CN": "原来", "en": "Was"},
+    "watch.col.new": {"zh-CN": "现在", "en": "Now"},
+    "watch.down_title": {"zh-CN": "数据源异常:{name}", "en": "Source failing: {name}"},
+    "watch.down_text": {"zh-CN": "已连续失败 {n} 次,将按退避策略重试。最近错误:{error}",
+                        "en": "{n} failures in a row; retrying with backoff. Last error: {error}"},
+    "watch.up_title": {"zh-CN": "数据源已恢复:{name}", "en": "Source recovered: {name}"},
+    "watch.up_text": {"zh-CN": "{when} 起恢复正常。", "en": "Working again since {when}."},
+    "watch.next_try": {"zh-CN": "下次重试", "en": "Next try"},
+    "watch.platform": {"zh-CN": "平台", "en": "Platform"},
+    "rem.title": {"zh-CN": "报名截止提醒:#{task_id} {title}",
+                  "en": "Deadline reminder: #{task_id} {title}"},
+    "rem.left": {"zh-CN": "距报名截止还有 {left}({when})。",
+                 "en": "{left} left until registration closes ({when})."},
+    "rem.passed": {"zh-CN": "报名已于 {when} 截止。", "en": "Registration closed at {when}."},
+    "rem.late": {"zh-CN": "(补发:本应在 {due} 提醒,期间 PromoPilot 未运行)",
+                 "en": "(late: was due at {due}; PromoPilot was not running)"},
+    "rem.unclaimed": {"zh-CN": "还没有人认领,请负责人尽快认领。",
+                      "en": "Nobody has claimed it yet; please claim it."},
+    "rem.escalated": {"zh-CN": "距截止不足 {left} 仍无人认领,已升级给 {who}。",
+                      "en": "Unclaimed with {left} to go; escalated to {who}."},
+    "rem.nag_title": {"zh-CN": "催办审批:#{task_id} {title}",
+                      "en": "Approval waiting: #{task_id} {title}"},
+    "rem.nag_text": {"zh-CN": "「{role}」审批已等待 {waited},请在 {due} 前处理(第 {n} 次催办);"
+                              "报名截止 {deadline}。",
+                     "en": "The {role} approval has waited {waited}; please decide by {due} "
+                           "(reminder {n}). Registration closes {deadline}."},
+    "rem.private": {"zh-CN": "提醒:#{task_id}「{title}」距报名截止还有 {left}({when})。{late}",
+                    "en": "Reminder: #{task_id} '{title}' closes in {left} ({when}). {late}"},
+    "rem.private_passed": {"zh-CN": "提醒:#{task_id}「{title}」报名已于 {when} 截止。{late}",
+                           "en": "Reminder: #{task_id} '{title}' closed at {when}. {late}"},
+    "rem.private_escalated": {
+        "zh-CN": "升级:#{task_id}「{title}」报名 {when} 截止,仍无人认领,请安排。",
+        "en": "Escalation: #{task_id} '{title}' closes {when} and nobody has claimed it.",
+    },
+    "rem.private_nag": {"zh-CN": "催办:#{task_id}「{title}」等待你的审批,请在 {due} 前处理。",
+                        "en": "Waiting for your approval: #{task_id} '{title}'; "
+                              "please decide by {due}."},
+    "rem.hours": {"zh-CN": "{n} 小时", "en": "{n} h"},
+    "rem.minutes": {"zh-CN": "{n} 分钟", "en": "{n} min"},
+    "rem.owner": {"zh-CN": "负责人", "en": "Owner"},
+    "digest.title": {"zh-CN": "每日简报 · {date}", "en": "Daily digest · {date}"},
+    "digest.today": {"zh-CN": "今日截止", "en": "Closing today"},
+    "digest.approval": {"zh-CN": "等待审批", "en": "Awaiting approval"},
+    "digest.stuck": {"zh-CN": "卡住的任务", "en": "Stuck"},
+    "digest.results": {"zh-CN": "最新结果", "en": "Results"},
+    "digest.none": {"zh-CN": "无", "en": "none"},
+    "digest.empty": {"zh-CN": "今天没有需要处理的事项。", "en": "Nothing needs attention today."},
+})
+
+FIELD_ORDER = ("title", "type", "registration_start", "registration_end", "event_start",
+               "event_end", "requirements", "source_url", "text")
+
+
+def _when(value: object) -> str:
+    if value in (None, ""):
+        return "—"
+    if isinstance(value, str):
+        try:
+            return local(datetime.fromisoformat(value))
+        except ValueError:
+            return value
+    if isinstance(value, dict):
+        return "; ".join(f"{k}: {v}" for k, v in value.items()) or "—"
+    return str(value)
+
+
+def left_text(delta: timedelta, lang: str) -> str:
+    minutes = max(0, int(delta.total_seconds() // 60))
+    if minutes < 120:
+        return t("rem.minutes", lang, n=minutes)
+    return t("rem.hours", lang, n=round(minutes / 60))
+
+
+_plain_task_card = BUILDERS["task"]
+
+
+@builder("task")
+def task_card(session: Session, params: dict, lang: str) -> Card | None:
+    """The foundation task card, plus: unsure deadlines flagged with a "set deadline"
+    button, and the responsible roles' members called out while nobody has claimed it."""
+    card = _plain_task_card(session, params, lang)
+    task = session.get(Task, params["task_id"])
+    if card is None or task is None:
+        return card
+    campaign = session.get(Campaign, task.campaign_id)
+    body = session.get(NoticeBody, task.campaign_id)
+    unsure = task.deadline is None or (body is not None and body.unclear)
+    if unsure and task.state in OPEN_STATES and not card.locked:
+        if task.deadline is not None:
+            label = t("card.deadline", lang)
+            for f in card.fields:
+                if f.label == label:
+                    f.value = t("watch.unclear_guess", lang, when=local(task.deadline))
+        set_button = button("set_deadline", task, lang)
+        set_button.needs_input = True  # the time is typed in (modal / form / reply)
+        card.buttons.append(set_button)
+    if task.state == "new" and campaign is not None:
+        card.mentions = [u.name for u in responsible(session, campaign, task.team_id)]
+    return card
+
+
+@builder("notice_updated")
+def notice_updated_card(session: Session, params: dict, lang: str) -> Card | None:
+    task = session.get(Task, params["task_id"])
+    if task is None:
+        return None
+    campaign = session.get(Campaign, task.campaign_id)
+    assert campaign is not None
+    changes = params.get("changes") or {}
+    card = Card(kind="notice", color="orange", task_id=task.id,
+                title=t("watch.updated_title", lang, task_id=task.id, title=campaign.title),
+                text=t("watch.updated_text", lang, v=params.get("version")),
+                link=console_link(task.id or 0), locked=True,
+                table_header=[t(f"watch.col.{c}", lang) for c in ("what", "old", "new")])
+    for name in FIELD_ORDER:
+        if name in changes:
+            old, new = changes[name]
+            card.table.append(Line(cells=[t(f"watch.field.{name}", lang), _when(old),
+                                          _when(new)]))
+    if task.claimed_by:
+        user = session.get(User, task.claimed_by)
+        card.mentions = [user.name] if user else []
+    return card
+
+
+def _source_card(session: Session, params: dict, lang: str, down: bool) -> Card | None:
+    state = session.get(SourceState, params["source"])
+    if state is None:
+        return None
+    name = state.name
+    if down:
+        card = Card(kind="error", color="red", title=t("watch.down_title", lang, name=name),
+                    text=t("watch.down_text", lang, n=state.consecutive_failures,
+                           error=state.last_error or "—"))
+        card.fields.append(CardField(label=t("watch.next_try", lang),
+                                     value=local(state.next_attempt_at)))
+    else:
+        card = Card(kind="error", color="green", title=t("watch.up_title", lang, name=name),
+                    text=t("watch.up_text", lang, when=local(state.last_success)))
+    card.fields.insert(0, CardField(label=t("watch.platform", lang), value=state.platform or "*"))
+    return card
+
+
+@builder("source_down")
+def source_down_card(session: Session, params: dict, lang: str) -> Card | None:
+    return _source_card(session, params, lang, True)
+
+
+@builder("source_recovered")
+def source_recovered_card(session: Session, params: dict, lang: str) -> Card | None:
+    return _source_card(session, params, lang, False)
+
+
+@builder("reminder")
+def reminder_card(session: Session, params: dict, lang: str) -> Card | None:
+    """One reminder tier (or an escalation / approval nag) for one task, as decided."""
+    task = session.get(Task, params["task_id"])
+    if task is None:
+        return None
+    campaign = session.get(Campaign, task.campaign_id)
+    assert campaign is not None
+    deadline = datetime.fromisoformat(params["deadline"]) if params.get("deadline") else None
+    at = datetime.fromisoformat(params["at"]) if params.get("at") else utcnow()
+    kind = params.get("kind", "tier")
+    title_key = "rem.nag_title" if kind == "nag" else "rem.title"
+    card = Card(kind="reminder", color="red" if kind != "tier" else "orange",
+                title=t(title_key, lang, task_id=task.id, title=campaign.title),
+                task_id=task.id, version=task.version, link=console_link(task.id or 0))
+    lines = []
+    if kind == "nag":
+        lines.append(t("rem.nag_text", lang, role=params.get("role", ""),
+                       waited=left_text(timedelta(seconds=params.get("waited", 0)), lang),
+                       due=local(datetime.fromisoformat(params["due"])) if params.get("due")
+                       else "—", n=params.get("n", 1), deadline=local(deadline)))
+    elif deadline and deadline > at:
+        lines.append(t("rem.left", lang, left=left_text(deadline - at, lang),
+                       when=local(deadline)))
+    else:
+        lines.append(t("rem.passed", lang, when=local(deadline)))
+    if kind == "escalation":
+        who = "、".join(params.get("managers_display", [])) or "—"
+        lines.append(t("rem.escalated", lang, left=left_text(timedelta(hours=24), lang), who=who))
+    elif kind == "tier" and task.state == "new":
+        lines.append(t("rem.unclaimed", lang))
+    if params.get("late") and params.get("due"):
+        lines.append(t("rem.late", lang, due=local(datetime.fromisoformat(params["due"]))))
+    card.text = "\n".join(lines)
+    card.fields.append(CardField(label=t("card.platform", lang),
+                                 value=_platform_name(session, campaign.platform)))
+    card.fields.append(CardField(label=t("card.state", lang), value=t(f"state.{task.state}",
+                                                                      lang)))
+    if task.claimed_by:
+        owner = session.get(User, task.claimed_by)
+        card.fields.append(CardField(label=t("rem.owner", lang),
+                                     value=owner.display_name if owner else "—"))
+    card.mentions = list(params.get("mentions", []))
+    if task.state in CLOSED_STATES:
+        card.locked = True
+    elif task.state == "new" and kind != "nag":
+        card.buttons.append(button("claim", task, lang, "primary"))
+    return card
+
+
+@builder("digest")
+def digest_card(session: Session, params: dict, lang: str) -> Card | None:
+    from bot.digest import digest_rows
+
+    binding_platforms = params.get("platforms") or ["*"]
+    sections = digest_rows(session, binding_platforms, params.get("team_id"),
+                           datetime.fromisoformat(params["at"]), params.get("tz"))
+    card = Card(kind="digest", color="blue", title=t("digest.title", lang, date=params["date"]))
+    any_rows = False
+    for key in ("today", "approval", "stuck", "results"):
+        rows = sections[key]
+        any_rows = any_rows or bool(rows)
+        value = "\n".join(_digest_line(session, task, campaign, lang) for task, campaign in rows[:15])
+        if len(rows) > 15:
+            value += f"\n… +{len(rows) - 15}"
+        card.fields.append(CardField(label=f"{t(f'digest.{key}', lang)} ({len(rows)})",
+                                     value=value or t("digest.none", lang), short=False))
+    if not any_rows:
+        card.text = t("digest.empty", lang)
+    return card
+
+
+def _digest_line(session: Session, task: Task, campaign: Campaign, lang: str) -> str:
+    when = local(task.deadline, fmt="%m-%d %H:%M") if task.deadline else "?"
+    owner = session.get(User, task.claimed_by) if task.claimed_by else None
+    who = f" · {owner.display_name}" if owner else ""
+    return (f"#{task.id} [{_platform_name(session, campaign.platform)}] {campaign.title[:50]} — "
+            f"{when} — {t(f'state.{task.state}', lang)}{who}")
+
+
+def channel_platforms(session: Session, chat: str, channel_id: str) -> list[str]:
+    rows = session.exec(select(ChatBinding.platform).where(
+        ChatBinding.chat == chat, ChatBinding.channel_id == channel_id,
+        ChatBinding.purpose == "notices"))
+    return sorted(set(rows))
+
+
+__all__ = ["channel_platforms", "left_text", "zone"]
