@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 PLUGINS: list[str] = ["adapters.chat.dingtalk", "adapters.chat.feishu", "adapters.chat.slack",
                       "bot.submissions"]
 PLUGINS += ["bot.data_plugin"]  # declarations: pre-check, learning, declaration card (#9)
+PLUGINS += ["bot.watch_plugin"]  # watchers, reminders, leader lock (#7)
 
 
 @dataclass

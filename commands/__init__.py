@@ -2,6 +2,7 @@
 
 from commands import admin, tasks  # noqa: F401
 from commands import declarations  # noqa: F401  (#9: edit, excel, check, override, rules)
+from commands import deadline  # noqa: F401  (#7: set an unclear deadline)
 from commands.router import Inbound, Reply, router
 
 __all__ = ["Inbound", "Reply", "router"]
