@@ -14,6 +14,8 @@ import secrets
 from collections.abc import Callable
 from datetime import timedelta
 
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import FileResponse
 from sqlalchemy import or_, update
 from sqlmodel import Session, select
 
@@ -575,9 +577,6 @@ def rpa_callback(db: Database, payload: dict) -> str:
 
 def install(container, api) -> None:
     """Replace the foundation's API-only service with the configured channel chain."""
-    from fastapi import APIRouter, HTTPException, Request
-    from fastapi.responses import FileResponse
-
     from adapters.platforms.submitters import load
     from adapters.platforms.submitters.rpa import verify
     from bot import approvals
