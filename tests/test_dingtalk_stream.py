@@ -89,7 +89,8 @@ def test_notice_becomes_interactive_card_in_bound_group(dingtalk, fake, seeded):
     assert body["callbackType"] == "STREAM"
     assert body["cardTemplateId"] == "promopilot-card.schema"
     assert body["imGroupOpenDeliverModel"]["robotCode"] == fake.client_id
-    assert "atUserIds" not in body["imGroupOpenDeliverModel"]
+    at = body["imGroupOpenDeliverModel"].get("atUserIds", {})
+    assert set(at) <= set(STAFF.values())  # only linked people the card names, by staff id
     params = card["params"]
     assert params["title"] == f"#{task.id} [天猫] 双11 预热会场招商"
     assert params["subtitle"] == "待认领" and params["locked"] == "false"
@@ -210,7 +211,8 @@ def test_at_all_in_a_title_renders_as_text_and_mentions_nobody(dingtalk, fake, s
     raw = json.dumps(card["create"], ensure_ascii=False)
     assert "@所有人" not in raw and "@all" not in raw and "@ALL" not in raw
     assert "所有人" in card["params"]["title"] and "加急" in card["params"]["title"]
-    assert "atUserIds" not in card["create"]["imGroupOpenDeliverModel"]
+    at = card["create"]["imGroupOpenDeliverModel"].get("atUserIds", {})
+    assert set(at) <= set(STAFF.values()) and "@ALL" not in at
     assert "<font" not in card["params"]["markdown"]
 
 
