@@ -376,3 +376,34 @@ def test_not_configured_installs_nothing(monkeypatch, settings, db):
     app = create_app(settings)
     assert "slack" not in app.state.container.adapters
     assert not [r for r in app.routes if getattr(r, "path", "") == "/slack/events"]
+
+
+def test_card_beyond_block_kit_limits_still_posts(live, fake):
+    db = live.container.db
+    bind(db)
+    now = utcnow()
+    notice = Notice(platform="tmall", external_id="SL-HUGE", title="超长活动标题 & <x> " * 600,
+                    registration_start=now, registration_end=now + timedelta(days=5),
+                    event_start=now + timedelta(days=7), event_end=now + timedelta(days=9),
+                    requirements={"categories": [f"类目{i}" for i in range(3000)],
+                                  "price_rule": "规则 " * 3000})
+    assert not ingest(db, [notice]).failed
+    live.drain()
+    call = fake.wait_for("chat.postMessage", where=lambda c: c.body.get("blocks"))[0]
+    replies = [c for c in fake.calls("chat.postMessage")]
+    assert len(replies) == 1  # accepted first time: the fake refuses blocks over the limits
+    wire = json.dumps(call.body["blocks"], ensure_ascii=False)
+    assert "/console?task=" in wire and "…" in wire
+    with db.session() as s:
+        assert s.exec(select(ChatMessage).where(ChatMessage.chat == "slack")).one().message_ref
+
+
+def test_blocks_refused_by_slack_fall_back_to_text(live, fake):
+    db = live.container.db
+    bind(db)
+    fake.fail_next("chat.postMessage", 200, body={"ok": False, "error": "invalid_blocks"})
+    task_id = publish(db, "降级测试")
+    live.drain()
+    refused, fallback = fake.wait_for("chat.postMessage", count=2)[:2]
+    assert refused.body.get("blocks") and not fallback.body.get("blocks")
+    assert f"#{task_id} " in fallback.body["text"] and "/console?task=" in fallback.body["text"]

@@ -94,6 +94,10 @@ class FakeSlack:
             return 200, {}, {"ok": True, "url": "https://fake.slack.com/", "team": "Fake",
                              "user": "promopilot", "team_id": "T0FAKE", "user_id": BOT_USER,
                              "bot_id": "B0FAKE"}
+        if method in ("chat.postMessage", "chat.update", "chat.postEphemeral") and \
+                block_kit_problems(body.get("blocks")):
+            return 200, {}, {"ok": False, "error": "invalid_blocks",
+                             "errors": block_kit_problems(body.get("blocks"))}
         if method in ("chat.postMessage", "chat.update"):
             ts = body.get("ts") or f"{1700000000 + next(self._ts)}.000100"
             return 200, {}, {"ok": True, "channel": body.get("channel"), "ts": ts,
@@ -143,6 +147,56 @@ class FakeSlack:
             do_GET = do_POST  # noqa: N815
 
         return Handler
+
+
+def block_kit_problems(blocks: list | None) -> list[str]:
+    """What Slack would refuse in these blocks (the documented Block Kit limits)."""
+    if not blocks:
+        return []
+    problems = []
+    if len(blocks) > 50:
+        problems.append(f"{len(blocks)} blocks > 50")
+    action_ids: list[str] = []
+    for n, block in enumerate(blocks):
+        kind = block.get("type")
+        if kind == "section":
+            text = (block.get("text") or {}).get("text", "")
+            fields = block.get("fields") or []
+            if not text and not fields:
+                problems.append(f"[{n}] empty section")
+            if len(text) > 3000:
+                problems.append(f"[{n}] section text {len(text)} > 3000")
+            if len(fields) > 10:
+                problems.append(f"[{n}] {len(fields)} fields > 10")
+            problems += [f"[{n}] field {len(f['text'])} > 2000" for f in fields
+                         if len(f.get("text", "")) > 2000]
+        elif kind == "context":
+            elements = block.get("elements") or []
+            if not elements or len(elements) > 10:
+                problems.append(f"[{n}] context with {len(elements)} elements")
+            problems += [f"[{n}] context text > 3000" for e in elements
+                         if len(e.get("text", "")) > 3000]
+        elif kind == "actions":
+            elements = block.get("elements") or []
+            if not elements or len(elements) > 25:
+                problems.append(f"[{n}] actions with {len(elements)} elements")
+            for e in elements:
+                label = (e.get("text") or {}).get("text", "")
+                if not label or len(label) > 75:
+                    problems.append(f"[{n}] button text {len(label)}")
+                if len(e.get("action_id", "")) > 255 or len(e.get("value", "")) > 2000:
+                    problems.append(f"[{n}] action_id/value too long")
+                if len(e.get("url", "")) > 3000:
+                    problems.append(f"[{n}] url too long")
+                action_ids.append(e.get("action_id", ""))
+        elif kind == "header":
+            if len((block.get("text") or {}).get("text", "")) > 150:
+                problems.append(f"[{n}] header > 150")
+        else:
+            problems.append(f"[{n}] unexpected block type {kind!r}")
+    if len(action_ids) != len(set(action_ids)):
+        problems.append("duplicate action_id")
+    return problems
 
 
 def decode(raw: bytes, content_type: str) -> dict:

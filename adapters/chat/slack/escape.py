@@ -56,6 +56,8 @@ def fit(raw: object, limit: int, *, suffix: str = "", one_line: bool = False,
 def plain(text: object, limit: int) -> str:
     """Text for a ``plain_text`` object (button labels, modal titles): one line, cut to size."""
     value = " ".join(_CONTROL.sub("", str(text or "")).split())
+    # plain_text is not parsed for mentions; joiners keep it so even if a client tried
+    value = _BROADCAST.sub(lambda m: m.group(1) + ZWJ + m.group(2), value.replace("<", "<" + ZWJ))
     return value if len(value) <= limit else value[: limit - 1] + ELLIPSIS
 
 
