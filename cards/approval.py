@@ -7,6 +7,7 @@ them; automatic decisions with their reason. Locked once decided, showing who an
 
 from __future__ import annotations
 
+import logging
 from decimal import Decimal
 
 from sqlmodel import Session, select
@@ -26,6 +27,9 @@ from storage.models import (
     User,
 )
 from storage.models_approval import ApprovalEscalation, ApprovalRound
+
+log = logging.getLogger(__name__)
+MAX_PRECHECK = 5
 
 register({
     "card.col.price": {"zh-CN": "标价→活动价", "en": "List → promo"},
@@ -50,6 +54,8 @@ register({
     "card.auto.submit.blocked": {"zh-CN": "未自动提交,需人工处理({reason})",
                                  "en": "Not submitted automatically; a person must ({reason})"},
     "card.precheck": {"zh-CN": "预检结果", "en": "Pre-check"},
+    "card.precheck_ok": {"zh-CN": "✓ 预检通过", "en": "✓ passes the pre-check"},
+    "card.precheck_more": {"zh-CN": "……另有 {n} 项", "en": "… and {n} more"},
     "card.round_over": {"zh-CN": "审批已结束:{state}", "en": "Approval over: {state}"},
 })
 
@@ -58,19 +64,31 @@ def _pct(value: Decimal | None) -> str:
     return "—" if value is None else f"{value:.0%}"
 
 
-def _precheck(session: Session, task_id: int, lang: str) -> str | None:
-    """Results of the compliance pre-check (#9) when that feature exposes them."""
+def _precheck(session: Session, task: Task, declaration: Declaration | None,
+              lang: str) -> str | None:
+    """Results of the compliance pre-check (#9) when that feature is installed."""
+    if declaration is None:
+        return None
     try:
-        from bot import compliance  # type: ignore[attr-defined]
+        from bot import compliance
     except ImportError:
         return None
-    fn = getattr(compliance, "precheck_summary", None)
-    if fn is None:
-        return None
     try:
-        return fn(session, task_id, lang)
+        found = compliance.check(session, task, declaration)
+        waived = compliance.waived(session, task.id or 0, declaration.version)
     except Exception:  # noqa: BLE001 - the card still shows everything else
+        log.warning("pre-check unavailable for the approval card", exc_info=True,
+                    extra={"task_id": task.id})
         return None
+    if not found:
+        return t("card.precheck_ok", lang)
+    lines = []
+    for v in found[:MAX_PRECHECK]:
+        mark = "⚠" if v.severity != "error" else ("↷" if v.key in waived else "✗")
+        lines.append(f"{mark} {v.describe(lang)}")
+    if len(found) > MAX_PRECHECK:
+        lines.append(t("card.precheck_more", lang, n=len(found) - MAX_PRECHECK))
+    return "\n".join(lines)
 
 
 def _who(session: Session, ids: set[int] | list[int]) -> str:
@@ -117,7 +135,7 @@ def approval_card(session: Session, params: dict, lang: str) -> Card | None:
         if f.get("new_categories"):
             text += "; " + t("card.new_categories", lang, v="、".join(f["new_categories"]))
         card.fields.append(CardField(label=t("card.policy", lang), value=text, short=False))
-    precheck = _precheck(session, task.id or 0, lang)
+    precheck = _precheck(session, task, declaration, lang)
     if precheck:
         card.fields.append(CardField(label=t("card.precheck", lang), value=precheck, short=False))
     if declaration:

@@ -71,6 +71,7 @@ def test_multi_step_approval_by_card_buttons_and_rest(live):
     assert body["table_header"] == ["SKU", "标价→活动价", "折扣", "毛利", "活动库存/库存"]
     assert body["table"][0]["cells"][2] == "35%" and "→" in body["table"][0]["cells"][1]
     assert "李娜" in fields(card) and "35%" in fields(card)  # who asked, why
+    assert "预检结果" in fields(card)  # the compliance pre-check, shown to the approver
     assert "zhou.qiang" in body["mentions"] and "zhao.lei" not in body["mentions"]
 
     early = act(client, tid, "approve", "zhao.lei")  # finance, but step 1 is the manager's
@@ -229,3 +230,31 @@ def test_gate_auto_submit_blocked_by_a_submit_check(live):
         actions.before_action["submit"].remove(blocker)
     card = approval_card(live, jd)
     assert "未自动提交" in fields(card) and "30-day low" in fields(card)
+
+
+def test_sla_reminder_then_escalation_under_controlled_time(live):
+    """#7's sweep sends 催办 at 50 % of the step's SLA; at the SLA it escalates (not decides)."""
+    from bot import reminders
+    from bot.watch_settings import WatchSettings
+    from storage.models import ApprovalStep
+
+    db = live.container.db
+    client = httpx.Client(base_url=live.url, timeout=30)
+    tid = drafted(live, client)
+    act(client, tid, "request_approval", "li.na")
+    with db.session() as s:
+        step = s.exec(select(ApprovalStep).where(ApprovalStep.task_id == tid)).one()
+        manager = s.exec(select(User).where(User.name == "zhou.qiang")).one()
+    start = step.created_at
+    watch = WatchSettings(_env_file=None)
+    assert reminders.nag_approvals(db, watch, start + timedelta(hours=1)) == 0
+    assert reminders.nag_approvals(db, watch, start + timedelta(hours=2, minutes=5)) == 1
+    with db.session() as s:
+        nags = s.exec(select(OutboxMessage).where(OutboxMessage.kind == "private",
+                                                  OutboxMessage.key.like("reminder:%"))).all()
+        assert [n.payload["user_id"] for n in nags] == [manager.id]
+    assert approvals.escalate_overdue(db, now=start + timedelta(hours=3)) == 0
+    assert approvals.escalate_overdue(db, now=start + timedelta(hours=4, minutes=1)) == 1
+    assert client.get(f"/api/tasks/{tid}").json()["state"] == "in_approval"
+    card = approval_card(live, tid)
+    assert "升级给" in fields(card)
