@@ -258,3 +258,34 @@ def test_sla_reminder_then_escalation_under_controlled_time(live):
     assert client.get(f"/api/tasks/{tid}").json()["state"] == "in_approval"
     card = approval_card(live, tid)
     assert "升级给" in fields(card)
+
+
+def test_any_of_step_needs_one_of_its_roles(live):
+    client = httpx.Client(base_url=live.url, timeout=30)
+    tid = drafted(live, client, platform="pdd", discount="0.25")
+    act(client, tid, "request_approval", "li.na")
+    assert act(client, tid, "approve", "zhou.qiang").json()["state"] == "in_approval"
+    card = approval_card(live, tid)
+    assert "任一人批准即可" in fields(card)
+    assert {"zhao.lei", "sun.li"} <= set(card.card["mentions"])
+    assert act(client, tid, "approve", "sun.li").json()["state"] == "approved"  # legal suffices
+    card = approval_card(live, tid)
+    assert "无需审批" in fields(card) and card.card["locked"]
+
+
+def test_team_policy_names_who_holds_a_role(live):
+    client = httpx.Client(base_url=live.url, timeout=30)
+    with live.container.db.session() as s:
+        from bot.users import add_user
+
+        add_user(s, "qian.wu", ["manager"], display_name="钱伍(经理)", chat="web",
+                 external_id="qian.wu")
+    named = policy.load().model_copy(deep=True)
+    named.teams["default"].people = {"manager": ["qian.wu"]}
+    with policy.use(named):
+        tid = drafted(live, client)
+        act(client, tid, "request_approval", "li.na")
+        card = approval_card(live, tid)
+        assert card.card["mentions"] == ["qian.wu"]
+        assert act(client, tid, "approve", "zhou.qiang").status_code == 403  # not named
+        assert act(client, tid, "approve", "qian.wu").json()["state"] == "approved"
