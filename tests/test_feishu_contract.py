@@ -19,7 +19,15 @@ from adapters.platforms.base import Notice
 from bot.ingest import ingest
 from bot.settings import Settings
 from storage.db import Database
-from storage.models import AuditEvent, Campaign, ChatBinding, ChatIdentity, Task, User
+from storage.models import (
+    AuditEvent,
+    Campaign,
+    ChatBinding,
+    ChatIdentity,
+    OutboxMessage,
+    Task,
+    User,
+)
 from storage.types import utcnow
 from tests.conftest import LiveServer
 from tests.fakes.feishu import (
@@ -381,3 +389,38 @@ def test_expired_token_is_fetched_again(env):
     assert card_of(env, task_id)
     assert env.fake.requests.count(
         ("POST", "/open-apis/auth/v3/tenant_access_token/internal")) == 2
+
+
+def test_gateway_errors_retry_and_long_limits_wait_in_the_outbox(env):
+    env.fake.fail_next = 1  # a bare 500 from the gateway
+    task_id = new_notice(env)
+    assert len(env.fake.failures) == 1
+    sent = card_of(env, task_id)  # retried, posted once
+    env.fake.rate_limit(1, reset_seconds="30")  # too long to wait inline
+    env.post(card_action(button(sent.card, "认领"), open_id="ou_lina", chat_id=CHAT,
+                         message_id=sent.message_id, token=TOKEN))
+    env.drain()
+    assert not card_of(env, task_id).patches
+    with env.db.session() as session:
+        row = session.exec(select(OutboxMessage).where(
+            OutboxMessage.chat == "feishu", OutboxMessage.task_id == task_id,
+            OutboxMessage.status == "pending")).one()
+        assert "rate limit" in (row.last_error or "")
+        assert row.next_attempt_at >= utcnow() + timedelta(seconds=25)  # Feishu's reset
+        row.next_attempt_at = utcnow()  # time passes …
+        session.add(row)
+    env.live.container.adapters["feishu"].limiter.release(CHAT)  # … for the limiter too
+    env.drain()
+    assert card_of(env, task_id).patches  # nothing dropped
+
+
+def test_refused_direct_message_falls_back_to_the_chat_and_others_mentions_are_ignored(env):
+    env.fake.closed_to.add("ou_outsider")
+    env.post(message_event("列表", chat_id=CHAT, open_id="ou_outsider", token=TOKEN))
+    env.drain()
+    said = [s for s in env.fake.in_chat(CHAT) if s.msg_type == "post"]
+    assert len(said) == 1 and "user add" in said[0].content
+    env.post(message_event("列表", chat_id=CHAT, open_id="ou_lina", token=TOKEN,
+                           mention_bot=False, others=[("ou_alex", "Alex")]))
+    env.drain()
+    assert env.fake.to_user("ou_lina") == []  # talking to Alex, not to the bot

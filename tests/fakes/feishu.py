@@ -54,6 +54,9 @@ class FakeFeishu:
         self.limit_next = 0
         self.limit_reset = "1"
         self.limit_status = 429
+        self.fail_next = 0  # answer the next IM calls with a bare 500 (a flaky gateway)
+        self.failures: list[tuple[str, str]] = []
+        self.closed_to: set[str] = set()  # receive ids the bot may not message (230002/230013)
         self.lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
@@ -154,6 +157,13 @@ class FakeFeishu:
                         "code": 99991400, "msg": "request trigger frequency limit"},
                         {"x-ogw-ratelimit-limit": "5",
                          "x-ogw-ratelimit-reset": self.limit_reset})
+                if self.fail_next > 0:
+                    self.fail_next -= 1
+                    self.failures.append((method, path))
+                    h.send_response(500)
+                    h.send_header("Content-Length", "0")
+                    h.end_headers()
+                    return None
             if method == "POST" and path == "/open-apis/im/v1/messages":
                 return self._create(h, query, body)
             if method == "PATCH":
@@ -165,6 +175,8 @@ class FakeFeishu:
         error = _bad_content(body.get("msg_type"), content)
         if error or not body.get("receive_id"):
             return h._answer(400, {"code": 230001, "msg": error or "receive_id missing"})
+        if body["receive_id"] in self.closed_to:
+            return h._answer(400, {"code": 230013, "msg": "Bot has NO availability to this user"})
         with self.lock:
             uuid = body.get("uuid")
             for sent in self.messages.values():

@@ -66,10 +66,15 @@ class ChatLimiter:
         self._locks: dict[str, asyncio.Lock] = {}
 
     async def wait(self, chat_id: str) -> None:
+        """Wait for this chat's turn; a long hold is not slept here but handed to the outbox,
+        so one throttled chat never stalls delivery to the others."""
         lock = self._locks.setdefault(chat_id, asyncio.Lock())
         async with lock:
             now = time.monotonic()
             delay = self._next.get(chat_id, 0.0) - now
+            if delay > WAIT_INLINE:
+                raise ChatDeliveryError(f"chat {chat_id} is rate limited for {delay:.0f}s",
+                                        retry_after=delay)
             if delay > 0:
                 await asyncio.sleep(delay)
             self._next[chat_id] = max(now, self._next.get(chat_id, 0.0)) + self.interval
@@ -77,6 +82,10 @@ class ChatLimiter:
     def hold(self, chat_id: str, seconds: float) -> None:
         """The platform said "slow down" for this chat: nobody sends there for a while."""
         self._next[chat_id] = max(self._next.get(chat_id, 0.0), time.monotonic() + seconds)
+
+    def release(self, chat_id: str) -> None:
+        """Forget a hold (ops, tests): the next send goes straight out."""
+        self._next.pop(chat_id, None)
 
 
 @dataclass
@@ -146,8 +155,16 @@ class FeishuAdapter:
 
     async def send_private(self, external_user_id: str, text: str,
                            channel_id: str | None = None) -> None:
-        await self._create(receive_id_type(external_user_id), external_user_id, "post",
-                           post_content(text))
+        try:
+            await self._create(receive_id_type(external_user_id), external_user_id, "post",
+                               post_content(text))
+        except ChatDeliveryError as exc:
+            if not (exc.permanent and channel_id):
+                raise
+            # e.g. the person is outside the app's availability: say it where they asked
+            log.warning("feishu direct message refused; answering in the chat",
+                        extra={"chat": channel_id, "error": str(exc)[:200]})
+            await self.post_text(channel_id, text)
 
     # -- people ------------------------------------------------------------------------
 
