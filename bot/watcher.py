@@ -135,7 +135,7 @@ class Watcher:
             return IngestReport()
         channel = getattr(source, "channel", None)
         report = ingest(self.db, notices, extra_targets=[tuple(channel.split(":", 1))]
-                        if channel else None)
+                        if channel else None, now=now)
         self._succeeded(source, report, now)
         return report
 

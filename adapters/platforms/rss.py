@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass, field
+from xml.sax import SAXException
 
 import feedparser
 import httpx
@@ -61,8 +62,11 @@ class RssSource:
             return []
         headers = {"content-type": fetched.headers.get("content-type", "application/xml")}
         parsed = feedparser.parse(fetched.content, response_headers=headers)
-        if parsed.bozo and not parsed.entries:
-            raise MalformedFeed(f"{self.name}: unreadable feed: {parsed.get('bozo_exception')!r}"[:300])
+        error = parsed.get("bozo_exception")
+        if parsed.bozo and (not parsed.entries or isinstance(error, SAXException)):
+            # Not well-formed XML: what a lenient parse salvages may be half an entry; report
+            # the feed as failing rather than post a truncated notice.
+            raise MalformedFeed(f"{self.name}: unreadable feed: {error!r}"[:300])
         if parsed.bozo:
             log.warning("feed partly malformed", extra={"source": self.name,
                                                         "error": repr(parsed.get("bozo_exception"))[:200]})
