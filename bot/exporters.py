@@ -118,8 +118,8 @@ class ColumnMap:
     documents_sheet: str | None = None
 
 
-def column_map(platform: str, directory: Path = COLUMNS_DIR) -> ColumnMap:
-    path = directory / f"{platform}.yaml"
+def column_map(platform: str, directory: Path | None = None) -> ColumnMap:
+    path = (directory or COLUMNS_DIR) / f"{platform}.yaml"
     if not path.exists():
         raise Invalid("exp.bad_map", platform=platform, why=f"{path.name} missing")
     try:
