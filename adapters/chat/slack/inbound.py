@@ -155,7 +155,7 @@ class SlackInbound:
                            action: str) -> None:
         if reply is None:  # a re-delivery: the first one answered already
             return
-        self.kick()
+        self._kick_unless_done(reply)
         await self.explain_unknown(reply, user, None)
         if not reply.ok:
             log.info("slack click refused", extra={"user": user, "channel": channel,
@@ -169,7 +169,7 @@ class SlackInbound:
         reply = await asyncio.to_thread(self.text, inbound, text)
         if reply is None:
             return
-        self.kick()
+        self._kick_unless_done(reply)
         await self.explain_unknown(reply, user, "zh-CN" if looks_chinese(text) else None)
         try:
             if reply.card is not None:
@@ -202,7 +202,7 @@ class SlackInbound:
         reply = await asyncio.to_thread(self.text, inbound, text or "help")
         if reply is None:
             return
-        self.kick()
+        self._kick_unless_done(reply)
         await self.explain_unknown(reply, user, "zh-CN" if looks_chinese(text) else None)
         kind = "ephemeral" if reply.private else "in_channel"
         message = (render(reply.card, get_settings().language) if reply.card is not None
@@ -213,6 +213,11 @@ class SlackInbound:
             log.warning("slack respond failed; sending ephemeral",
                         extra={"user": user, "channel": channel, "error": repr(exc)[:200]})
             await self._private(user, reply.text, channel)
+
+    def _kick_unless_done(self, reply: Reply) -> None:
+        """Actions kick the outbox after commit themselves; other commands may enqueue too."""
+        if reply.result is None:
+            self.kick()
 
     async def _private(self, user: str, text: str, channel: str | None) -> None:
         try:
