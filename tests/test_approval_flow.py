@@ -8,6 +8,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import httpx
+import pytest
 from sqlmodel import select
 
 from bot import approvals, policy
@@ -15,6 +16,13 @@ from bot.declarations import current
 from storage.models import AuditEvent, Campaign, ChatMessage, OutboxMessage, Task, User
 from storage.models_approval import ApprovalEscalation, ApprovalRound
 from storage.types import utcnow
+
+
+@pytest.fixture
+def live(live):
+    """The shared live app; its connection pool is closed afterwards (PostgreSQL is shared)."""
+    yield live
+    live.container.db.dispose()
 
 
 def act(client: httpx.Client, tid: int, action: str, actor: str, **kw) -> httpx.Response:

@@ -41,6 +41,7 @@ def app(settings, seeded, robot, tmp_path, monkeypatch):
     server = LiveServer(create_app(settings), settings).start()
     yield server
     server.stop()
+    server.container.db.dispose()
 
 
 def to_submitting(app) -> tuple[httpx.Client, int]:
