@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from sqlmodel import Session, select
 
-from bot import price_history, rules
+from bot import lifecycle, price_history, rules
 from bot.actors import Actor
 from bot.errors import Forbidden, Invalid
 from bot.i18n import register, t
@@ -485,6 +485,9 @@ def record_override(session: Session, task: Task, declaration: Declaration, acto
 
 def precheck(session: Session, task: Task, req: ActionRequest) -> None:
     """Guard for ``request_approval`` and ``submit``."""
+    transition = lifecycle.TRANSITIONS.get(req.action)
+    if transition is not None and task.state not in transition.sources:
+        return  # the lifecycle explains why this action is not possible now
     declaration = latest_declaration(session, task.id or 0)
     if declaration is None:
         return  # the action itself says "fill the declaration first"
