@@ -120,7 +120,7 @@ def new_notice(env: Env, title: str = "天猫 年货节 报名") -> int:
 
 def card_of(env: Env, task_id: int):
     sent = [s for s in env.fake.in_chat(CHAT) if s.msg_type == "interactive"
-            and f"#{task_id} " in s.card["header"]["title"]["content"]]
+            and s.card["header"]["title"]["content"].startswith(f"#{task_id} ")]
     assert len(sent) == 1, f"expected one card for task {task_id}, got {len(sent)}"
     return sent[0]
 
@@ -424,3 +424,27 @@ def test_refused_direct_message_falls_back_to_the_chat_and_others_mentions_are_i
                            mention_bot=False, others=[("ou_alex", "Alex")]))
     env.drain()
     assert env.fake.to_user("ou_lina") == []  # talking to Alex, not to the bot
+
+
+
+def test_later_system_update_patches_the_same_feishu_card(env):
+    """The marketplace changes the notice (a system-side update, like a review result):
+    the card already in the chat is patched, no second message."""
+    now = utcnow()
+    notice = Notice(platform="tmall", external_id="fs-later", title="天猫 美妆节", type="大促",
+                    registration_start=now, registration_end=now + timedelta(days=3),
+                    event_start=now + timedelta(days=5), event_end=now + timedelta(days=8))
+    ingest(env.db, [notice])
+    env.drain()
+    with env.db.session() as session:
+        task_id = session.exec(select(Task).join(Campaign, Task.campaign_id == Campaign.id)
+                               .where(Campaign.external_id == "fs-later")).one().id
+    before = card_of(env, task_id).card
+    notice.registration_end = now + timedelta(days=9)
+    assert ingest(env.db, [notice]).updated
+    env.drain()
+    sent = card_of(env, task_id)  # still exactly one message for the task
+    assert sent.patches and sent.card != before
+    assert "通知已更新" in json.dumps(sent.card, ensure_ascii=False)  # footer: notice updated
+    others = [s for s in env.fake.in_chat(CHAT) if s.message_id != sent.message_id]
+    assert all(s.card["header"]["title"]["tag"] == "plain_text" for s in others)
