@@ -23,6 +23,8 @@ from storage.models_data import ProductCategory
 
 DEFAULT_DISCOUNT = Decimal("0.10")
 EDITABLE_STATES = {"claimed", "drafting"}
+MAX_PRICE = Decimal("100000000")
+MAX_STOCK = 10_000_000
 
 register({
     "decl.no_line": {"zh-CN": "申报单里没有 SKU {sku}。", "en": "SKU {sku} is not in the declaration."},
@@ -171,14 +173,15 @@ def edit(session: Session, task: Task, actor: Actor, sku: str,
     else:
         if "price" in changes:
             price = _decimal("price", changes["price"])
-            if price <= 0:
+            if not Decimal("0") < price < MAX_PRICE:
                 raise Invalid("decl.bad_value", field="price", value=changes["price"][:20],
-                              why="> 0")
+                              why=f"0 < price < {MAX_PRICE}")
             line.promo_price = price.quantize(Decimal("0.01"), rounding=ROUND_DOWN)
         if "stock" in changes:
             raw = changes["stock"]
-            if not raw.isdigit():
-                raise Invalid("decl.bad_value", field="stock", value=raw[:20], why="0, 1, 2 …")
+            if not raw.isdigit() or int(raw) > MAX_STOCK:
+                raise Invalid("decl.bad_value", field="stock", value=raw[:20],
+                              why=f"0 … {MAX_STOCK}")
             line.promo_stock = int(raw)
         session.add(line)
         result = line

@@ -15,7 +15,7 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 PLATFORM_CODES = ("tmall", "jd", "douyin", "pdd")
 PLATFORM_ZH = {"tmall": "天猫", "jd": "京东", "douyin": "抖音", "pdd": "拼多多"}
 HEADER_SCAN_ROWS = 10
+MAX_MONEY = Decimal("1000000000000")  # Money is NUMERIC(14, 2)
+MAX_INT = 2**31
 Progress = Callable[[int], None]
 
 register({
@@ -44,6 +46,7 @@ register({
     "imp.not_number": {"zh-CN": "不是数字", "en": "not a number"},
     "imp.not_integer": {"zh-CN": "不是整数", "en": "not a whole number"},
     "imp.negative": {"zh-CN": "不能为负数", "en": "cannot be negative"},
+    "imp.too_large": {"zh-CN": "数值过大", "en": "too large"},
     "imp.not_date": {"zh-CN": "不是日期(例如 2027-06-30)", "en": "not a date (e.g. 2027-06-30)"},
     "imp.duplicate": {"zh-CN": "与第 {row} 行 SKU 重复", "en": "duplicate of row {row}"},
     "imp.too_long": {"zh-CN": "超过 {n} 个字符", "en": "longer than {n} characters"},
@@ -232,11 +235,13 @@ def parse_cell(column: Column, value: Any, tz: ZoneInfo) -> tuple[Any, str | Non
             return None, "imp.not_number"
         if number < 0:
             return None, "imp.negative"
+        if number >= (MAX_INT if column.kind == "int" else MAX_MONEY):
+            return None, "imp.too_large"
         if column.kind == "int":
             if number != number.to_integral_value():
                 return None, "imp.not_integer"
             return int(number), None
-        return number.quantize(Decimal("0.01")), None
+        return number.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP), None
     if column.kind == "date":
         if isinstance(value, datetime):
             moment = value if value.tzinfo else value.replace(tzinfo=tz)
