@@ -24,6 +24,7 @@ from slack_sdk.signature import SignatureVerifier
 BOT_TOKEN = "xoxb-test-1234-promopilot"
 SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 BOT_USER = "UPROMOBOT"
+APP_TOKEN = "xapp-1-A0FAKE-test"
 
 
 @dataclass
@@ -41,6 +42,7 @@ class FakeSlack:
         self._faults: dict[str, list[tuple[int, dict, dict]]] = {}
         self._ts = itertools.count(1)
         self.users: dict[str, dict] = {}
+        self.socket: FakeSocketMode | None = None
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
@@ -53,8 +55,15 @@ class FakeSlack:
         return self
 
     def stop(self) -> None:
+        if self.socket is not None:
+            self.socket.stop()
         self.server.shutdown()
         self.server.server_close()
+
+    def start_socket_mode(self) -> FakeSocketMode:
+        """Serve Socket Mode's websocket too; apps.connections.open hands out its URL."""
+        self.socket = FakeSocketMode()
+        return self.socket
 
     # -- test controls -------------------------------------------------------------------
 
@@ -106,6 +115,10 @@ class FakeSlack:
             return 200, {}, {"ok": True, "message_ts": f"{1700000000 + next(self._ts)}.000200"}
         if method == "views.open":
             return 200, {}, {"ok": True, "view": {"id": f"V{next(self._ts)}"}}
+        if method == "apps.connections.open":
+            if self.socket is None:
+                return 200, {}, {"ok": False, "error": "socket_mode_not_enabled"}
+            return 200, {}, {"ok": True, "url": self.socket.url}
         if method == "users.info":
             user = self.users.get(str(body.get("user")))
             if user is None:
@@ -128,8 +141,9 @@ class FakeSlack:
                 path, _, query = self.path.partition("?")
                 body.update({k: v[0] for k, v in urllib.parse.parse_qs(query).items()})
                 method = path[len("/api/"):] if path.startswith("/api/") else path.lstrip("/")
+                token = APP_TOKEN if method == "apps.connections.open" else BOT_TOKEN
                 if path.startswith("/api/") and method != "auth.test" and \
-                        self.headers.get("Authorization") != f"Bearer {BOT_TOKEN}":
+                        self.headers.get("Authorization") != f"Bearer {token}":
                     status, headers, answer = 200, {}, {"ok": False, "error": "invalid_auth"}
                 else:
                     status, headers, answer = fake._answer(method, body)
@@ -147,6 +161,56 @@ class FakeSlack:
             do_GET = do_POST  # noqa: N815
 
         return Handler
+
+
+class FakeSocketMode:
+    """Slack's Socket Mode websocket: says hello, pushes envelopes, records the acks."""
+
+    def __init__(self) -> None:
+        from websockets.sync.server import serve
+
+        self.connections: list[Any] = []
+        self.acks: list[dict] = []
+        self._lock = threading.Lock()
+        self.server = serve(self._session, "127.0.0.1", 0)
+        self.url = f"ws://127.0.0.1:{self.server.socket.getsockname()[1]}/link"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def _session(self, ws: Any) -> None:
+        ws.send(json.dumps({"type": "hello", "num_connections": 1,
+                            "connection_info": {"app_id": "A0FAKE"},
+                            "debug_info": {"host": "fake", "approximate_connection_time": 3600}}))
+        with self._lock:
+            self.connections.append(ws)
+        for message in ws:
+            with self._lock:
+                self.acks.append(json.loads(message))
+
+    def wait_connected(self, timeout: float = 15) -> None:
+        deadline = time.time() + timeout
+        while not self.connections and time.time() < deadline:
+            time.sleep(0.05)
+        assert self.connections, "the app never opened the Socket Mode websocket"
+
+    def push(self, kind: str, payload: dict, envelope_id: str) -> None:
+        envelope = {"envelope_id": envelope_id, "type": kind, "payload": payload,
+                    "accepts_response_payload": kind != "events_api"}
+        with self._lock:
+            ws = self.connections[-1]
+        ws.send(json.dumps(envelope))
+
+    def wait_ack(self, envelope_id: str, timeout: float = 10) -> dict:
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            with self._lock:
+                found = [a for a in self.acks if a.get("envelope_id") == envelope_id]
+            if found:
+                return found[0]
+            time.sleep(0.02)
+        raise AssertionError(f"no ack for envelope {envelope_id}")
+
+    def stop(self) -> None:
+        self.server.shutdown()
 
 
 def block_kit_problems(blocks: list | None) -> list[str]:

@@ -52,18 +52,24 @@ def install(container: Any, api: Any, settings: SlackSettings | None = None) -> 
 
 
 def _socket_mode(container: Any, bolt: Any, settings: SlackSettings) -> None:
-    """Connect out to Slack over a websocket on start; close it on stop."""
+    """Connect out to Slack over a websocket on start; close it on stop. The handler owns an
+    aiohttp session, so it is built inside the running loop, not at install time."""
     from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
-    handler = AsyncSocketModeHandler(bolt, settings.app_token.get_secret_value())
+    state: dict[str, Any] = {}
 
     async def start() -> None:
         try:
+            handler = AsyncSocketModeHandler(bolt, settings.app_token.get_secret_value())
             await handler.connect_async()
+            state["handler"] = handler
         except Exception as exc:  # noqa: BLE001 - HTTP mode keeps working without it
             log.error("slack socket mode failed to connect", extra={"error": repr(exc)[:300]})
 
     async def stop() -> None:
+        handler = state.pop("handler", None)
+        if handler is None:
+            return
         try:
             await handler.close_async()
         except Exception as exc:  # noqa: BLE001
