@@ -92,6 +92,7 @@ def _env(settings: Settings, seeded: Database, monkeypatch: pytest.MonkeyPatch,
         yield Env(fake, live, seeded, key)
     finally:
         live.stop()
+        live.container.db.dispose()  # give the app's PostgreSQL connections back
         fake.stop()
 
 

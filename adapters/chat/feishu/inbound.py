@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -22,6 +23,7 @@ from lark_oapi.event.callback.model.p2_card_action_trigger import (
     P2CardActionTrigger,
     P2CardActionTriggerResponse,
 )
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from adapters.chat.feishu.adapter import FeishuAdapter, FeishuUser
@@ -37,6 +39,7 @@ from storage.models import ChatMessage, OutboxMessage
 
 log = logging.getLogger(__name__)
 CHAT = "feishu"
+MISS_TTL = 60.0  # seconds an unknown open_id is not looked up again
 _MENTION_KEY = re.compile(r"@_user_\d+|@_all")
 
 register({
@@ -77,6 +80,7 @@ class FeishuInbound:
         self.lang = lang
         self.kick = kick or (lambda: None)
         self.bot_open_id: str | None = None
+        self._misses: dict[str, float] = {}  # open_id → until when "nobody we know"
 
     # -- people ------------------------------------------------------------------------
 
@@ -90,17 +94,24 @@ class FeishuInbound:
             for candidate in (open_id, user_id, union_id):
                 if candidate and by_chat(session, CHAT, candidate):
                     return candidate
-        found: FeishuUser | None = self.adapter.lookup_user(open_id) if open_id else None
-        if found is None:
+        if not open_id or self._misses.get(open_id, 0.0) > time.monotonic():
             return open_id or user_id
-        with self.db.session() as session:
-            for candidate in (found.user_id, found.union_id, found.enterprise_email,
-                              found.email):
-                user = by_chat(session, CHAT, candidate) if candidate else None
-                if user is not None:
-                    link(session, user, CHAT, open_id)
-                    log.info("feishu identity linked", extra={"user": user.name})
-                    return open_id
+        found: FeishuUser | None = self.adapter.lookup_user(open_id)
+        candidates = [c for c in (found.user_id, found.union_id, found.enterprise_email,
+                                  found.email) if c] if found else []
+        try:
+            with self.db.session() as session:
+                for candidate in candidates:
+                    user = by_chat(session, CHAT, candidate)
+                    if user is not None:
+                        link(session, user, CHAT, open_id)
+                        log.info("feishu identity linked", extra={"user": user.name})
+                        return open_id
+        except IntegrityError:  # a parallel request linked them a moment ago
+            return open_id
+        if len(self._misses) > 10_000:
+            self._misses.clear()
+        self._misses[open_id] = time.monotonic() + MISS_TTL  # don't ask the API every click
         return open_id
 
     # -- messages ----------------------------------------------------------------------
