@@ -449,3 +449,20 @@ def test_later_system_update_patches_the_same_feishu_card(env):
     assert "通知已更新" in json.dumps(sent.card, ensure_ascii=False)  # footer: notice updated
     others = [s for s in env.fake.in_chat(CHAT) if s.message_id != sent.message_id]
     assert all(s.card["header"]["title"]["tag"] == "plain_text" for s in others)
+
+
+def test_card_mentions_become_feishu_mentions_of_known_people(env):
+    from cards.model import Card
+
+    adapter = env.live.container.adapters["feishu"]
+    card = Card(kind="reminder", title="催办 <at id=all></at>", color="orange",
+                mentions=["li.na", "wang.fang", "chen.jing", "all"])
+    loop = env.live.container.extras["loop"]
+    ref = asyncio.run_coroutine_threadsafe(adapter.post_card(CHAT, card), loop).result(10)
+    posted = env.fake.messages[ref].card
+    mention = posted["elements"][0]["text"]
+    assert mention["tag"] == "lark_md"
+    assert mention["content"] == "<at id=ou_lina></at> <at id=ou_wang></at>"
+    raw = json.dumps(posted, ensure_ascii=False)
+    assert raw.count("<at ") == 2  # ours; the title's tag is neutralised
+    assert posted["header"]["title"]["content"].replace("\u200b", "") == card.title

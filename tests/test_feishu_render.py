@@ -99,3 +99,13 @@ def test_post_text_is_literal_runs():
     assert all(run["tag"] == "text" for run in runs)
     assert runs[0]["text"] == "第一行"
     assert "<at" not in json.dumps(content, ensure_ascii=False)
+
+
+def test_mentions_only_from_looked_up_open_ids_never_all():
+    body = render(task_card(), mention_ids=["ou_lina", "all", 'ou_x></at><at id=all>',
+                                            "ou_lina", "ou_wang"])
+    first = body["elements"][0]["text"]
+    assert first == {"tag": "lark_md", "content": "<at id=ou_lina></at> <at id=ou_wang></at>"}
+    markdown = [c for tag, c in texts(body) if tag != "plain_text"]
+    assert markdown == [first["content"]]  # the only markdown in the card
+    assert "lark_md" not in json.dumps(render(task_card(), mention_ids=["all"]))

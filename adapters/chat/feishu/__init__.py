@@ -32,6 +32,7 @@ def install(container: Any, api: Any, settings: FeishuSettings | None = None) ->
 
     inbound = FeishuInbound(container.db, adapter, lang, kick=kick)
     container.extras["feishu"] = inbound
+    adapter.mention_ids = inbound.open_ids
     api.include_router(build_router(inbound, settings))
     if not (settings.verification_token.get_secret_value()
             or settings.encrypt_key.get_secret_value()):

@@ -132,11 +132,19 @@ class FeishuAdapter:
         self.lang = lang
         self.client = client or build_client(settings)
         self.limiter = ChatLimiter()
+        # PromoPilot user names → Feishu open_ids (set by ``install``; needs the database)
+        self.mention_ids: Callable[[list[str]], list[str]] | None = None
 
     # -- ChatAdapter -------------------------------------------------------------------
 
+    async def _content(self, card: Card) -> str:
+        ids: list[str] = []
+        if card.mentions and self.mention_ids is not None and not card.locked:
+            ids = await asyncio.to_thread(self.mention_ids, card.mentions)
+        return json.dumps(render(card, self.lang, ids), ensure_ascii=False)
+
     async def post_card(self, channel_id: str, card: Card) -> str:
-        content = json.dumps(render(card, self.lang), ensure_ascii=False)
+        content = await self._content(card)
         uuid = None
         if card.task_id is not None:  # a retry after a lost answer must not post twice
             uuid = hashlib.sha256(f"{channel_id}|{card.kind}|{card.task_id}|{card.version}"
@@ -144,7 +152,7 @@ class FeishuAdapter:
         return await self._create("chat_id", channel_id, "interactive", content, uuid)
 
     async def update_card(self, channel_id: str, message_ref: str, card: Card) -> None:
-        content = json.dumps(render(card, self.lang), ensure_ascii=False)
+        content = await self._content(card)
         request = (PatchMessageRequest.builder().message_id(message_ref)
                    .request_body(PatchMessageRequestBody.builder().content(content).build())
                    .build())

@@ -35,7 +35,7 @@ from bot.users import by_chat, link
 from cards.builders import BUILDERS
 from commands.router import Inbound, Reply, router
 from storage.db import Database
-from storage.models import ChatMessage, OutboxMessage
+from storage.models import ChatIdentity, ChatMessage, OutboxMessage, User
 
 log = logging.getLogger(__name__)
 CHAT = "feishu"
@@ -113,6 +113,17 @@ class FeishuInbound:
             self._misses.clear()
         self._misses[open_id] = time.monotonic() + MISS_TTL  # don't ask the API every click
         return open_id
+
+    def open_ids(self, names: list[str]) -> list[str]:
+        """Feishu open_ids of these PromoPilot users (those who have one)."""
+        if not names:
+            return []
+        with self.db.session() as session:
+            rows = session.exec(select(ChatIdentity.external_id).join(
+                User, User.id == ChatIdentity.user_id).where(
+                ChatIdentity.chat == CHAT, User.name.in_(names),
+                ChatIdentity.external_id.startswith("ou_"))).all()
+        return list(rows)
 
     # -- messages ----------------------------------------------------------------------
 

@@ -2,7 +2,8 @@
 
 Every string from the model is untrusted, so it only ever lands in ``plain_text`` elements
 (shown literally: no markdown, no ``<at>`` mentions) and the JSON is built as a dict, so
-quotes and braces cannot break it. Feishu refuses cards over ~30 KB; we shrink the card
+quotes and braces cannot break it. The one ``lark_md`` element holds the mentions we built
+ourselves from open_ids in our database. Feishu refuses cards over ~30 KB; we shrink the card
 (table rows, long texts, fields) and point to the console instead — rendering never fails.
 Plain messages go out as ``post`` rich text whose ``text`` runs are literal too.
 """
@@ -29,6 +30,7 @@ VALUE_KEY = "pp"  # button value: {"pp": "<packed CallbackData>"}
 COMMENT_FIELD = "comment"
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _AT_TAG = re.compile(r"<(\s*/?\s*at\b)", re.I)
+_OPEN_ID = re.compile(r"^ou_[A-Za-z0-9_-]{1,64}$")
 
 register({
     "feishu.truncated": {"zh-CN": "内容过长,已截断,完整内容请在控制台查看。",
@@ -115,16 +117,26 @@ def _elements(card: Card, lang: str, rows: int, field_limit: int, text_limit: in
     return elements
 
 
-def render(card: Card, lang: str = "zh-CN") -> dict[str, Any]:
+def mention_element(open_ids: list[str]) -> list[dict[str, Any]]:
+    """Who the card notifies: only well-formed open_ids we looked up — never ``all``."""
+    tags = [f"<at id={oid}></at>" for oid in dict.fromkeys(open_ids) if _OPEN_ID.match(oid)]
+    return [{"tag": "div", "text": {"tag": "lark_md", "content": " ".join(tags[:20])}}] \
+        if tags else []
+
+
+def render(card: Card, lang: str = "zh-CN",
+           mention_ids: list[str] | None = None) -> dict[str, Any]:
     """The card JSON, shrunk step by step until it fits Feishu's size limit."""
     attempts = [(MAX_ROWS, MAX_FIELD, MAX_TEXT, False), (10, 300, 500, True),
                 (0, 120, 200, True), (0, 40, 80, True)]
+    mentions = mention_element(mention_ids or [])
     for rows, field_limit, text_limit, truncated in attempts:
         body = {
             "config": {"wide_screen_mode": True, "update_multi": True},
             "header": {"template": COLORS.get(card.color, "blue"),
                        "title": plain(card.title, MAX_TITLE)},
-            "elements": _elements(card, lang, rows, field_limit, text_limit, truncated),
+            "elements": mentions + _elements(card, lang, rows, field_limit, text_limit,
+                                             truncated),
         }
         if size(body) <= MAX_CARD_BYTES:
             return body
@@ -132,7 +144,7 @@ def render(card: Card, lang: str = "zh-CN") -> dict[str, Any]:
     return {  # last resort: title, a few short fields, the buttons and the console link
         "config": {"wide_screen_mode": True, "update_multi": True},
         "header": {"template": COLORS.get(card.color, "blue"), "title": plain(card.title, 100)},
-        "elements": _elements(minimal, lang, 0, 40, 40, True),
+        "elements": mentions + _elements(minimal, lang, 0, 40, 40, True),
     }
 
 
