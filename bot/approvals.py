@@ -183,7 +183,9 @@ def decide(session: Session, task: Task, decision: str, actor: Actor, *,
         raise Invalid("err.usage", usage="approve | reject <reason> | request_changes <reason>")
     if decision != "approve" and not (comment or "").strip():
         raise Invalid("err.reason_required", example=f"{decision} {task.id} <reason>")
-    rnd = latest_round(session, task.id or 0)
+    # one decision at a time per task: parallel approvers must see each other's steps
+    session.exec(select(Task.id).where(Task.id == task.id).with_for_update()).first()
+    rnd = latest_round(session, task.id or 0) or _adopt_legacy(session, task)
     if rnd is not None and rnd.state != "open":
         last = max((s for s in round_steps(session, rnd) if s.decided_at),
                    key=lambda s: s.decided_at, default=None)  # type: ignore[arg-type,return-value]
@@ -274,6 +276,22 @@ def decide(session: Session, task: Task, decision: str, actor: Actor, *,
                                   task.version)
     enqueue_approval_card(session, task, rnd.declaration_version)
     return outcome
+
+
+def _adopt_legacy(session: Session, task: Task) -> ApprovalRound | None:
+    """Steps requested before rounds existed get a round, so the same checks apply."""
+    if task.state != lifecycle.State.IN_APPROVAL:
+        return None
+    steps = list(session.exec(select(ApprovalStep).where(
+        ApprovalStep.task_id == task.id, ApprovalStep.state == "pending")))
+    if not steps:
+        return None
+    rnd = ApprovalRound(task_id=task.id or 0, declaration_version=steps[0].declaration_version,
+                        opened_version=1, requested_by=steps[0].requested_by,
+                        step_ids=[s.id for s in steps])
+    session.add(rnd)
+    session.flush()
+    return rnd
 
 
 def _ask(session: Session, task: Task, rnd: ApprovalRound, seq: int) -> None:

@@ -17,6 +17,7 @@ from datetime import timedelta
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import FileResponse
 from sqlalchemy import or_, update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 import cards.submission  # noqa: F401  (registers the "submission" card builder)
@@ -161,7 +162,11 @@ class SubmissionService:
                     run.idempotency_key, declaration.version)
 
     def submit_one(self, task_id: int) -> int:
-        claimed = self._claim_run(task_id)
+        try:
+            claimed = self._claim_run(task_id)
+        except IntegrityError:  # another worker created the run at the same moment
+            log.info("submission run raced", extra={"task_id": task_id})
+            return 0
         if claimed is None:
             return 0
         run_id, platform, external_id, items, key, version = claimed
