@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -466,3 +467,15 @@ def test_card_mentions_become_feishu_mentions_of_known_people(env):
     raw = json.dumps(posted, ensure_ascii=False)
     assert raw.count("<at ") == 2  # ours; the title's tag is neutralised
     assert posted["header"]["title"]["content"].replace("\u200b", "") == card.title
+
+
+def test_slow_work_is_still_acknowledged_inside_feishus_three_seconds(env):
+    task_id = new_notice(env)
+    sent = card_of(env, task_id)
+    env.fake.contact_delay = 4.0  # looking up the unknown clicker takes too long
+    started = time.monotonic()
+    answer = env.post(card_action(button(sent.card, "认领"), open_id="ou_slow", chat_id=CHAT,
+                                  message_id=sent.message_id, token=TOKEN))
+    assert time.monotonic() - started < 3.0
+    assert answer.status_code == 200 and answer.json() == {}
+    env.fake.contact_delay = 0.0

@@ -55,6 +55,7 @@ class FakeFeishu:
         self.limit_reset = "1"
         self.limit_status = 429
         self.fail_next = 0  # answer the next IM calls with a bare 500 (a flaky gateway)
+        self.contact_delay = 0.0  # a slow contact API (seconds)
         self.failures: list[tuple[str, str]] = []
         self.closed_to: set[str] = set()  # receive ids the bot may not message (230002/230013)
         self.lock = threading.Lock()
@@ -144,6 +145,7 @@ class FakeFeishu:
             return h._answer(200, {"code": 0, "msg": "ok", "bot": {
                 "open_id": BOT_OPEN_ID, "app_name": "PromoPilot", "activate_status": 2}})
         if path.startswith("/open-apis/contact/v3/users/"):
+            time.sleep(self.contact_delay)
             user = self.users.get(path.rsplit("/", 1)[1])
             if user is None or query.get("user_id_type", ["open_id"])[0] != "open_id":
                 return h._answer(400, {"code": 41050, "msg": "no user authority error"})
