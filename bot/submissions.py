@@ -386,8 +386,10 @@ def _outcome(session: Session, task: Task, action: str, before: str) -> Outcome:
     return Outcome(task.id or 0, action, before, task.state, task.version)
 
 
-def _staff(req: ActionRequest, task: Task) -> None:
-    if not (req.actor.has_any({"ops", "manager"}) or req.actor.user_id == task.claimed_by):
+def _staff(req: ActionRequest, task: Task, run: SubmissionRun | None = None) -> None:
+    """Ops, a manager, the claimant, or whoever took the submission over."""
+    mine = {task.claimed_by, run.assignee if run else None} - {None}
+    if not (req.actor.has_any({"ops", "manager"}) or req.actor.user_id in mine):
         raise Forbidden("err.forbidden_role", roles=", ".join(sorted(req.actor.roles)) or "-",
                         action=t(f"action.{req.action}", req.actor.lang),
                         allowed="ops, manager, claimant")
@@ -492,8 +494,8 @@ def _done(session: Session, task: Task, req: ActionRequest) -> Outcome:
 @handles("platform_accepted", "platform_rejected")
 def _reported_review(session: Session, task: Task, req: ActionRequest) -> Outcome:
     """For hand-offs there is no status API: the person reports what the platform said."""
-    _staff(req, task)
     run = run_for(session, task.id or 0)
+    _staff(req, task, run)
     attempt = session.exec(select(SubmissionAttempt).where(
         SubmissionAttempt.task_id == task.id, SubmissionAttempt.status == "sent")
         .order_by(SubmissionAttempt.id.desc())).first()
