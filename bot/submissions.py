@@ -137,7 +137,7 @@ class SubmissionService:
                 run = SubmissionRun(
                     task_id=task_id, declaration_version=declaration.version,
                     idempotency_key=idempotency_key(task_id, declaration.version),
-                    channels=list(self.config.for_platform(campaign.platform).channels),
+                    channels=self._chain(campaign.platform),
                     assignee=task.claimed_by)
                 session.add(run)
                 session.flush()
@@ -160,6 +160,16 @@ class SubmissionService:
                                     line.promo_stock) for line in lines]
             return (run.id, campaign.platform, campaign.external_id, items,
                     run.idempotency_key, declaration.version)
+
+    def _chain(self, platform: str) -> list[str]:
+        """The configured channels that are set up for this platform (RPA needs a URL …)."""
+        wanted = list(self.config.for_platform(platform).channels)
+        ready = [c for c in wanted if self.channel_for(c, platform) is not None]
+        skipped = [c for c in wanted if c not in ready]
+        if skipped:
+            log.info("submission channels not set up", extra={"platform": platform,
+                                                               "skipped": skipped})
+        return ready or wanted  # nothing ready: try anyway, so the failure is recorded
 
     def submit_one(self, task_id: int) -> int:
         try:

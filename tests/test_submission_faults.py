@@ -236,3 +236,15 @@ def test_take_over_gives_a_checklist_and_records_evidence(seeded, market, tmp_pa
         done = s.exec(select(SubmissionAttempt).where(SubmissionAttempt.task_id == tid,
                                                       SubmissionAttempt.status == "sent")).one()
         assert done.channel == "assisted" and done.response["by"] == "wang.fang"
+
+
+def test_channels_not_set_up_are_left_out_of_the_chain(seeded, market, tmp_path, monkeypatch):
+    db = seeded
+    monkeypatch.delenv("PROMOPILOT_RPA_SECRET", raising=False)
+    tid = submitting(db)
+    svc = service(db, market, tmp_path, channels=("api", "rpa", "http_json", "excel"))
+    svc.submit_pending()  # no api connector, no robot URL: straight to the enrolment API
+    with db.session() as s:
+        run = s.exec(select(SubmissionRun).where(SubmissionRun.task_id == tid)).one()
+    assert run.channels == ["http_json", "excel"] and run.tried == []
+    assert state(db, tid) == "in_review"
