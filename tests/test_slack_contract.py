@@ -49,6 +49,15 @@ def slack_env(monkeypatch, fake):
     monkeypatch.delenv("SLACK_APP_TOKEN", raising=False)
 
 
+@pytest.fixture
+def live(live):
+    """conftest's live app, plus closing that app's own database pool afterwards: PostgreSQL
+    has a connection limit shared by every test run on this machine."""
+    yield live
+    live.stop()
+    live.container.db.dispose()
+
+
 def bind(db, channel: str = CHANNEL, platform: str = "tmall") -> None:
     with db.session() as s:
         s.add(ChatBinding(chat="slack", channel_id=channel, platform=platform, purpose="notices"))
@@ -407,3 +416,56 @@ def test_blocks_refused_by_slack_fall_back_to_text(live, fake):
     refused, fallback = fake.wait_for("chat.postMessage", count=2)[:2]
     assert refused.body.get("blocks") and not fallback.body.get("blocks")
     assert f"#{task_id} " in fallback.body["text"] and "/console?task=" in fallback.body["text"]
+
+
+def test_approval_card_wrong_role_refused_and_manager_rejects_with_reason(live, fake):
+    from bot.actions import ActionRequest, perform
+    from bot.actors import Actor
+    from bot.users import by_chat
+
+    db = live.container.db
+    bind(db)
+    bind(db, channel="C0APPROVE", platform="*")
+    with db.session() as s:
+        s.exec(select(ChatBinding).where(ChatBinding.channel_id == "C0APPROVE")).one() \
+            .purpose = "approvals"
+    slack_user(db, "bob", "U0BOB", display="Bob")
+    slack_user(db, "mia", "U0MIA", roles=("manager",), display="Mia Manager")
+    now = utcnow()
+    assert not ingest(db, [Notice(
+        platform="tmall", external_id="SL-APPROVAL", title="审批测试 美妆节",
+        registration_start=now, registration_end=now + timedelta(days=5),
+        event_start=now + timedelta(days=7), event_end=now + timedelta(days=9),
+        requirements={"min_discount": 0.2, "categories": ["美妆个护"]})]).failed
+    with db.session() as s:
+        campaign = s.exec(select(Campaign).where(Campaign.external_id == "SL-APPROVAL")).one()
+        task_id = s.exec(select(Task.id).where(Task.campaign_id == campaign.id)).one()
+        bob = Actor.of(by_chat(s, "slack", "U0BOB"))
+    for action in ("claim", "draft", "request_approval"):
+        perform(db, ActionRequest(task_id=task_id, action=action, actor=bob))
+    live.drain()
+    card = fake.wait_for("chat.postMessage", where=lambda c: c.body["channel"] == "C0APPROVE")[0]
+    with db.session() as s:
+        card.ts = s.exec(select(ChatMessage.message_ref).where(
+            ChatMessage.channel_id == "C0APPROVE")).one()
+    approve = button(card, "approve")
+    assert button(card, "reject")["action_id"] == "pp:reject:input"
+
+    assert click(live, fake, card, "approve", "U0BOB", "trig-bob-approves").status_code == 200
+    refusal = fake.wait_for("chat.postEphemeral")[0].body
+    assert refusal["user"] == "U0BOB" and refusal["channel"] == "C0APPROVE"
+    assert approve["value"]  # the clicker alone hears why; the card is unchanged
+
+    assert click(live, fake, card, "reject", "U0MIA", "trig-mia-rejects").status_code == 200
+    view = fake.wait_for("views.open")[0].body["view"]
+    submit = view_submission(user="U0MIA", view_id="V-REJ", trigger_id="trig-rej-submit",
+                             private_metadata=view["private_metadata"],
+                             comment="折扣太深 & 毛利不够")
+    assert post(f"{live.url}/slack/events", form(submit)).status_code == 200
+    locked = fake.wait_for("chat.update", where=lambda c: c.body["ts"] == card.ts and
+                           "折扣太深 &amp; 毛利不够" in json.dumps(c.body["blocks"],
+                                                               ensure_ascii=False))[-1]
+    assert not [b for b in locked.body["blocks"] if b["type"] == "actions" and any(
+        e["action_id"].startswith("pp:approve") for e in b["elements"])]
+    with db.session() as s:
+        assert s.get(Task, task_id).state == "drafting"
