@@ -180,7 +180,7 @@ def _create_many(session: Session, items: list[Prepared],
         # A brand-new task's card keys cannot exist yet, so no per-row lookup is needed.
         rows += [OutboxMessage(key=f"{card_key}:v{task.version}:{chat}:{channel}", chat=chat,
                                channel_id=channel, kind="card", card_key=card_key,
-                               task_id=task.id, created_at=now, next_attempt_at=now,
+                               task_id=task.id,  # due now by the dispatcher's clock
                                payload={"builder": "task", "params": {"task_id": task.id}})
                  for chat, channel in sorted(found)]
     session.add_all(rows)
