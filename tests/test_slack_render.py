@@ -147,3 +147,23 @@ def test_limiter_spaces_posts_per_channel_and_obeys_pause():
 
     spaced, other, paused = asyncio.run(run())
     assert spaced >= 0.25 and other < 0.05 and paused >= 0.28
+
+
+def test_manifest_matches_what_the_app_serves():
+    from pathlib import Path
+
+    import yaml
+
+    from adapters.chat.slack import EVENTS_PATH
+
+    manifest = yaml.safe_load((Path(__file__).parent.parent / "docs" /
+                               "slack-manifest.yaml").read_text())
+    command = manifest["features"]["slash_commands"][0]
+    assert command["command"] == "/promo" and command["should_escape"] is True
+    urls = [command["url"], manifest["settings"]["event_subscriptions"]["request_url"],
+            manifest["settings"]["interactivity"]["request_url"]]
+    assert all(url.endswith(EVENTS_PATH) for url in urls)
+    assert {"chat:write", "commands", "app_mentions:read", "users:read", "im:history"} <= \
+        set(manifest["oauth_config"]["scopes"]["bot"])
+    assert set(manifest["settings"]["event_subscriptions"]["bot_events"]) == \
+        {"app_mention", "message.im"}
