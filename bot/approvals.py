@@ -24,6 +24,7 @@ from bot.declarations import current
 from bot.errors import Conflict, Forbidden, Invalid
 from bot.i18n import register, t
 from bot.lifecycle import Outcome
+from bot.settings import get_settings
 from bot.timefmt import local
 from storage.db import Database
 from storage.models import ApprovalStep, AuditEvent, Campaign, Declaration, Task, User
@@ -370,7 +371,8 @@ def _escalate_one(session: Session, step_id: int, now: datetime) -> int:
     for binding in outbox.bindings_for(session, campaign.platform if campaign else "*",
                                        "approvals", task.team_id):
         outbox.enqueue_text(session, binding.chat, binding.channel_id,
-                            t(key, None, task_id=task.id, seq=step.seq, role=step.role, who=who),
+                            t(key, get_settings().language, task_id=task.id, seq=step.seq,
+                              role=step.role, who=who),
                             key=f"approval-escalated:{step_id}:{level}:{binding.chat}:"
                                 f"{binding.channel_id}")
     log.warning("approval step escalated", extra={"task_id": task.id, "step_id": step_id,

@@ -33,7 +33,14 @@ from bot.errors import Conflict, Forbidden, Invalid
 from bot.i18n import register, t
 from bot.lifecycle import Outcome
 from storage.db import Database
-from storage.models import AuditEvent, Campaign, DeclarationLine, SubmissionAttempt, Task
+from storage.models import (
+    AuditEvent,
+    Campaign,
+    DeclarationLine,
+    SubmissionAttempt,
+    Task,
+    User,
+)
 from storage.models_approval import SubmissionRun
 from storage.types import utcnow
 
@@ -347,9 +354,10 @@ def start_handoff(session: Session, task: Task, run: SubmissionRun, channel: str
     run.assignee = run.assignee or task.claimed_by
     session.add(run)
     session.flush()
-    if channel in HUMAN and run.assignee:
-        outbox.enqueue_private(session, run.assignee, t(
-            "submission.handoff_private", None, task_id=task.id, channel=channel),
+    assignee = session.get(User, run.assignee) if run.assignee else None
+    if channel in HUMAN and assignee is not None:
+        outbox.enqueue_private(session, assignee.id or 0, t(
+            "submission.handoff_private", assignee.lang, task_id=task.id, channel=channel),
             key=f"submission-handoff:{run.id}:{attempt_no}")
     enqueue_submission_card(session, task, run)
 
