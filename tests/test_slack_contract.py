@@ -469,3 +469,54 @@ def test_approval_card_wrong_role_refused_and_manager_rejects_with_reason(live, 
         e["action_id"].startswith("pp:approve") for e in b["elements"])]
     with db.session() as s:
         assert s.get(Task, task_id).state == "drafting"
+
+
+def test_stale_card_click_is_refused_privately(live, fake):
+    db = live.container.db
+    bind(db)
+    slack_user(db, "bob", "U0BOB", display="Bob")
+    slack_user(db, "carol", "U0CAROL", display="Carol")
+    task_id = publish(db, "过期卡片")
+    call = posted(live, fake, task_id)  # the claim button carries version v
+    assert click(live, fake, call, "claim", "U0BOB", "trig-stale-1").status_code == 200
+    fake.wait_for("chat.update")
+    post(f"{live.url}/slack/events", app_mention(user="U0BOB", channel=CHANNEL,
+                                                 text=f"<@{BOT_USER}> release {task_id}",
+                                                 event_id="Ev0RELEASE"), json_body=True)
+    fake.wait_for("chat.update", count=2)
+    with db.session() as s:
+        assert s.get(Task, task_id).state == "new"
+    assert click(live, fake, call, "claim", "U0CAROL", "trig-stale-2").status_code == 200
+    refusal = fake.wait_for("chat.postEphemeral", where=lambda c: c.body["user"] == "U0CAROL")
+    assert "out of date" in refusal[0].body["text"] or "过期" in refusal[0].body["text"]
+    with db.session() as s:
+        assert s.get(Task, task_id).state == "new"  # the old button changed nothing
+
+
+def test_refusal_survives_a_slack_outage_through_the_outbox(live, fake):
+    from storage.models import OutboxMessage
+
+    db = live.container.db
+    bind(db)
+    slack_user(db, "bob", "U0BOB", display="Bob")
+    slack_user(db, "carol", "U0CAROL", display="Carol")
+    task_id = publish(db, "宕机测试")
+    call = posted(live, fake, task_id)
+    click(live, fake, call, "claim", "U0BOB", "trig-out-1")
+    fake.wait_for("chat.update")
+    fake.fail_next("chat.postEphemeral", 503, body={"ok": False, "error": "service_unavailable"},
+                   times=3)  # slack_sdk retries a 503 twice; the third failure reaches us
+    click(live, fake, call, "claim", "U0CAROL", "trig-out-2")
+    fake.wait_for("chat.postEphemeral", count=3)
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        with db.session() as s:
+            queued = s.exec(select(OutboxMessage).where(OutboxMessage.kind == "private")).all()
+        if queued:
+            break
+        time.sleep(0.1)
+    assert queued and queued[0].payload["user"] == "U0CAROL"
+    time.sleep(2.2)
+    live.drain()
+    delivered = fake.wait_for("chat.postEphemeral", count=4)[-1].body
+    assert delivered["user"] == "U0CAROL" and "Bob" in delivered["text"]

@@ -13,7 +13,9 @@ import asyncio
 import json
 import logging
 import re
+import time
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -26,6 +28,8 @@ from bot.settings import get_settings
 from bot.users import by_chat
 from commands.router import Inbound, Reply, router
 from storage.db import Database
+from storage.models import OutboxMessage
+from storage.types import utcnow
 
 from .client import SlackChatAdapter
 from .escape import fit
@@ -220,11 +224,24 @@ class SlackInbound:
             self.kick()
 
     async def _private(self, user: str, text: str, channel: str | None) -> None:
+        """Say it now; if Slack is busy or down, hand it to the outbox to retry later."""
         try:
             await self.adapter.send_private(user, text, channel or None)
         except ChatDeliveryError as exc:
             log.warning("slack private message failed",
-                        extra={"user": user, "channel": channel, "error": str(exc)})
+                        extra={"user": user, "channel": channel, "error": str(exc),
+                               "queued": not exc.permanent})
+            if not exc.permanent:
+                await asyncio.to_thread(self._queue_private, user, text, channel,
+                                        exc.retry_after or 2.0)
+
+    def _queue_private(self, user: str, text: str, channel: str | None, delay: float) -> None:
+        with self.db.session() as session:
+            session.add(OutboxMessage(
+                key=f"slack-private:{user}:{time.time_ns()}"[:256], chat=CHAT,
+                channel_id=channel or "",
+                kind="private", payload={"text": text, "user": user, "channel": channel or ""},
+                next_attempt_at=utcnow() + timedelta(seconds=delay)))
 
     @staticmethod
     def _delivery_id(body: dict, action: dict) -> str | None:
