@@ -62,7 +62,6 @@ class SlackInbound:
         self.db = db
         self.adapter = adapter
         self.kick = kick
-        self.tasks: set[asyncio.Task] = set()
 
     # -- the synchronous part (worker thread) ------------------------------------------
 
