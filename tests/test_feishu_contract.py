@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import secrets
 import time
 from collections.abc import Iterator
@@ -300,7 +301,11 @@ def test_untrusted_notice_title_renders_as_literal_text(env):
     sent = card_of(env, task_id)
     raw = sent.content  # what went over the wire, as Feishu would parse it
     card = json.loads(raw)
-    assert "<at" not in raw.lower()
+    ours = [e for e in card["elements"] if e.get("text", {}).get("tag") == "lark_md"]
+    assert all(re.fullmatch(r"(<at id=ou_\w+></at> ?)+", e["text"]["content"]) for e in ours)
+    rest = json.dumps({**card, "elements": [e for e in card["elements"] if e not in ours]},
+                      ensure_ascii=False)
+    assert "<at" not in rest.lower()  # the title's tag is neutralised
     title = card["header"]["title"]
     assert title["tag"] == "plain_text"
     assert title["content"].replace("\u200b", "") == f"#{task_id} [天猫] {evil}"
@@ -325,6 +330,23 @@ def test_text_commands_in_the_group_zh_and_en(env):
     assert f"#{task_id}" in to_alex
     assert all(s.msg_type == "post" for s in env.fake.to_user("ou_alex"))
     assert env.fake.to_user("ou_alex")[0].receive_id_type == "open_id"
+
+
+def test_status_command_answers_with_the_task_card(env):
+    task_id = new_notice(env)
+    other = "oc_other_group"
+    env.post(message_event(f"status {task_id}", chat_id=other, open_id="ou_alex", token=TOKEN))
+    env.drain()
+    brought = [s for s in env.fake.in_chat(other) if s.msg_type == "interactive"]
+    assert len(brought) == 1  # the task's card, now kept up to date in this chat too
+    assert brought[0].card["header"]["title"]["content"].startswith(f"#{task_id} ")
+    assert "Claim" in json.dumps(brought[0].card) or "认领" in json.dumps(
+        brought[0].card, ensure_ascii=False)
+    env.post(message_event(f"状态 {task_id}", chat_id=CHAT, open_id="ou_lina", token=TOKEN))
+    env.drain()
+    assert len([s for s in env.fake.in_chat(CHAT) if s.msg_type == "interactive"]) == 1
+    answer = env.fake.to_user("ou_lina")[-1]
+    assert answer.msg_type == "post" and "待认领" in answer.content
 
 
 def test_group_message_without_bot_mention_is_ignored_and_redelivery_answered_once(env):

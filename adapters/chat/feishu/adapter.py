@@ -145,10 +145,9 @@ class FeishuAdapter:
 
     async def post_card(self, channel_id: str, card: Card) -> str:
         content = await self._content(card)
-        uuid = None
-        if card.task_id is not None:  # a retry after a lost answer must not post twice
-            uuid = hashlib.sha256(f"{channel_id}|{card.kind}|{card.task_id}|{card.version}"
-                                  .encode()).hexdigest()[:40]
+        # A retry after a lost answer must not post twice: Feishu de-duplicates by uuid for
+        # an hour. Same chat + same content is the same post; different cards never clash.
+        uuid = hashlib.sha256(f"{channel_id}|{content}".encode()).hexdigest()[:40]
         return await self._create("chat_id", channel_id, "interactive", content, uuid)
 
     async def update_card(self, channel_id: str, message_ref: str, card: Card) -> None:

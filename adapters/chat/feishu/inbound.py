@@ -177,10 +177,21 @@ class FeishuInbound:
         chat_id = message.chat_id or ""
         key = f"feishu:reply:{delivery}"
         with self.db.session() as session:
-            if reply.card is not None and reply.card.task_id is not None:
-                task_id = reply.card.task_id
-                outbox.enqueue_card(session, CHAT, chat_id, f"task:{task_id}", "task",
-                                    {"task_id": task_id}, key=f"{key}:card", task_id=task_id)
+            card = reply.card
+            shown = card is not None and card.task_id is not None and session.exec(
+                select(ChatMessage.id).where(
+                    ChatMessage.chat == CHAT, ChatMessage.channel_id == chat_id,
+                    ChatMessage.card_key == f"task:{card.task_id}")).first() is not None
+            if card is not None and card.task_id is not None and not shown:
+                # the task's card comes to this chat and is kept up to date here from now on
+                outbox.enqueue_card(session, CHAT, chat_id, f"task:{card.task_id}", "task",
+                                    {"task_id": card.task_id}, key=f"{key}:card",
+                                    task_id=card.task_id)
+            elif card is not None:  # already here: answer with what it shows
+                lines = [card.title, card.subtitle,
+                         *[f"{f.label}: {f.value}" for f in card.fields]]
+                self._enqueue_private(session, user, chat_id,
+                                      "\n".join(line for line in lines if line), key)
             elif reply.text:
                 private = reply.private and message.chat_type != "p2p"
                 if private:
