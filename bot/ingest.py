@@ -19,8 +19,9 @@ import difflib
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
+from types import SimpleNamespace
 
-from sqlalchemy import tuple_
+from sqlalchemy import insert, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
@@ -149,43 +150,66 @@ def _ensure_platforms(session: Session, codes: set[str]) -> None:
 
 def _create_many(session: Session, items: list[Prepared],
                  extra_targets: list[tuple[str, str]] | None, now: datetime) -> list[int]:
-    """New notices in one transaction: campaigns, bodies, tasks, audit and notice cards."""
+    """New notices in one transaction: campaigns, bodies, tasks, audit and notice cards.
+
+    Core inserts (executemany, RETURNING in parameter order) rather than ORM objects: a
+    batch of thousands is the normal first poll of a busy feed, and the rows are simple.
+    """
     _ensure_platforms(session, {p.notice.platform for p in items})
     teams = list(session.exec(select(Team.id).order_by(Team.id)))
-    campaigns = [Campaign(platform=p.notice.platform, external_id=p.notice.external_id,
-                          content_hash=p.content_hash, created_at=now, updated_at=now,
-                          **{name: getattr(p.notice, name) for name in TRACKED}) for p in items]
-    session.add_all(campaigns)
-    session.flush()
-    session.add_all([NoticeBody(campaign_id=c.id or 0, text=p.notice.text,
-                                dates_from=p.dates_from, unclear=p.unclear,
-                                deadline_since=now if p.notice.registration_end else None,
-                                updated_at=now) for c, p in zip(campaigns, items, strict=True)])
-    tasks = [Task(campaign_id=c.id or 0, team_id=team_id or 0, created_at=now, updated_at=now,
-                  deadline=p.notice.registration_end)
-             for c, p in zip(campaigns, items, strict=True) for team_id in teams]
-    session.add_all(tasks)
-    session.flush()
-    by_id = {c.id: c for c in campaigns}
+    campaign_rows = [{"platform": p.notice.platform, "external_id": p.notice.external_id,
+                      "content_hash": p.content_hash, "version": 1, "created_at": now,
+                      "updated_at": now, **{name: getattr(p.notice, name) for name in TRACKED}}
+                     for p in items]
+    for row in campaign_rows:
+        row["requirements"] = row["requirements"] or {}
+        row["type"], row["source_url"] = row["type"] or "", row["source_url"] or ""
+    campaign_ids = _insert_returning(session, Campaign, campaign_rows)
+    _insert(session, NoticeBody, [
+        {"campaign_id": cid, "text": p.notice.text, "dates_from": p.dates_from,
+         "unclear": p.unclear, "deadline_rev": 0, "updated_at": now,
+         "deadline_since": now if p.notice.registration_end else None}
+        for cid, p in zip(campaign_ids, items, strict=True)])
+    task_rows = [{"campaign_id": cid, "team_id": team_id, "state": "new", "version": 1,
+                  "deadline": p.notice.registration_end, "created_at": now, "updated_at": now}
+                 for cid, p in zip(campaign_ids, items, strict=True) for team_id in teams]
+    task_ids = _insert_returning(session, Task, task_rows)
+    by_id = {cid: SimpleNamespace(id=cid, **row)  # what routing reads, without ORM cost
+             for cid, row in zip(campaign_ids, campaign_rows, strict=True)}
     cache: dict = {}
-    rows: list = []
-    for task in tasks:
-        campaign = by_id[task.campaign_id]
-        rows.append(AuditEvent(task_id=task.id, actor="watcher", action="notice_new",
-                               to_state=task.state, created_at=now,
-                               detail={"external_id": campaign.external_id}))
+    audits, cards = [], []
+    real_now = utcnow()  # the outbox runs on the dispatcher's clock
+    for task_id, row in zip(task_ids, task_rows, strict=True):
+        campaign = by_id[row["campaign_id"]]
+        audits.append({"task_id": task_id, "actor": "watcher", "action": "notice_new",
+                       "to_state": "new", "created_at": now,
+                       "detail": {"external_id": campaign.external_id}})
         found = {(b.chat, b.channel_id) for b in routing.bindings(
-            session, campaign, task.team_id, cache=cache)} | set(extra_targets or [])
-        card_key = f"task:{task.id}"
+            session, campaign, row["team_id"], cache=cache)} | set(  # type: ignore[arg-type]
+            extra_targets or [])
+        card_key = f"task:{task_id}"
         # A brand-new task's card keys cannot exist yet, so no per-row lookup is needed.
-        rows += [OutboxMessage(key=f"{card_key}:v{task.version}:{chat}:{channel}", chat=chat,
-                               channel_id=channel, kind="card", card_key=card_key,
-                               task_id=task.id,  # due now by the dispatcher's clock
-                               payload={"builder": "task", "params": {"task_id": task.id}})
-                 for chat, channel in sorted(found)]
-    session.add_all(rows)
-    session.flush()
-    return [c.id or 0 for c in campaigns]
+        cards += [{"key": f"{card_key}:v1:{chat}:{channel}", "chat": chat,
+                   "channel_id": channel, "kind": "card", "card_key": card_key,
+                   "task_id": task_id, "status": "pending", "attempts": 0,
+                   "payload": {"builder": "task", "params": {"task_id": task_id}},
+                   "next_attempt_at": real_now, "created_at": real_now}
+                  for chat, channel in sorted(found)]
+    _insert(session, AuditEvent, audits)
+    _insert(session, OutboxMessage, cards)
+    return campaign_ids
+
+
+def _insert_returning(session: Session, model: type, rows: list[dict]) -> list[int]:
+    table = model.__table__  # type: ignore[attr-defined]
+    result = session.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True),
+                             rows)
+    return [row[0] for row in result]
+
+
+def _insert(session: Session, model: type, rows: list[dict]) -> None:
+    if rows:
+        session.execute(insert(model.__table__), rows)  # type: ignore[attr-defined]
 
 
 def _changes(campaign: Campaign, notice: Notice) -> dict[str, list]:
