@@ -185,11 +185,10 @@ def test_two_instances_on_postgresql_post_once_and_fail_over(pg_database, tmp_pa
         with db.session() as s:
             task_ids = list(s.exec(select(Task.id).where(Task.id <= 10).order_by(Task.id)))
             notice_cards = Counter((m.channel_id, m.card_key) for m in s.exec(
-                select(ChatMessage).where(ChatMessage.card_key.like("task:%"))))
+                select(ChatMessage).where(ChatMessage.card_key.like("task:%"),
+                                          ChatMessage.task_id > 10)))
         assert sorted(notice_cards.values()) == [1] * 5  # each new notice posted once
         assert {channel for channel, _ in notice_cards} == {"jd-promo"}
-        with db.session() as s:  # only the 10 pre-made tasks have reminders due
-            s.exec(select(ReminderLog)).all()
         assert_each_reminder_once(db, task_ids)
 
         # The leader dies; the other replica takes the lock and carries on.
