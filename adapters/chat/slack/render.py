@@ -64,9 +64,8 @@ def render(card: Card, lang: str) -> dict:
         body.append(_section(fit(card.text, SECTION_TEXT, suffix=more)))
     body.extend(_table(card, lang, more))
     if card.mentions:
-        names = " ".join("@" + mrkdwn(name, one_line=True) for name in card.mentions)
-        body.append(_context(fit(names, CONTEXT_TEXT, suffix=more) if len(names) > CONTEXT_TEXT
-                             else names))
+        names = " ".join("@" + " ".join(str(name).split()) for name in card.mentions)
+        body.append(_context(fit(names, CONTEXT_TEXT, suffix=more, one_line=True)))
 
     tail: list[dict] = []
     actions = _actions(card, lang)
