@@ -33,6 +33,7 @@ from bot.i18n import register, t
 from bot.idempotency import Duplicate, once
 from bot.users import by_chat, link
 from cards.builders import BUILDERS
+from cards.model import Card
 from commands.router import Inbound, Reply, router
 from storage.db import Database
 from storage.models import ChatIdentity, ChatMessage, OutboxMessage, User
@@ -40,6 +41,7 @@ from storage.models import ChatIdentity, ChatMessage, OutboxMessage, User
 log = logging.getLogger(__name__)
 CHAT = "feishu"
 MISS_TTL = 60.0  # seconds an unknown open_id is not looked up again
+TASK_KINDS = {"task", "notice", "result"}  # what the "task" builder makes
 _MENTION_KEY = re.compile(r"@_user_\d+|@_all")
 
 register({
@@ -48,6 +50,15 @@ register({
         "en": "This button is not a PromoPilot button, or it has expired.",
     },
 })
+
+
+def summary(card: Card) -> str:
+    """A card in words, for answers that cannot be a live card."""
+    lines = [card.title, card.subtitle, *[f"{f.label}: {f.value}" for f in card.fields]]
+    if card.table:
+        lines.append(" | ".join(card.table_header))
+        lines += [" | ".join(line.cells) for line in card.table[:20]]
+    return "\n".join(line for line in lines if line)
 
 
 def message_text(message: Any) -> str:
@@ -174,31 +185,37 @@ class FeishuInbound:
         return _MENTION_KEY.sub(lambda m: keys.get(m.group(0), ""), text).strip()
 
     def _reply(self, reply: Reply, message: Any, user: str, delivery: str) -> None:
+        """Answer through the outbox. A task card asked for (``status``) comes to this chat
+        and stays updated here; any other card is summarised into the text answer."""
         chat_id = message.chat_id or ""
         key = f"feishu:reply:{delivery}"
+        card, text = reply.card, reply.text
         with self.db.session() as session:
-            card = reply.card
-            shown = card is not None and card.task_id is not None and session.exec(
-                select(ChatMessage.id).where(
-                    ChatMessage.chat == CHAT, ChatMessage.channel_id == chat_id,
-                    ChatMessage.card_key == f"task:{card.task_id}")).first() is not None
-            if card is not None and card.task_id is not None and not shown:
-                # the task's card comes to this chat and is kept up to date here from now on
-                outbox.enqueue_card(session, CHAT, chat_id, f"task:{card.task_id}", "task",
-                                    {"task_id": card.task_id}, key=f"{key}:card",
-                                    task_id=card.task_id)
-            elif card is not None:  # already here: answer with what it shows
-                lines = [card.title, card.subtitle,
-                         *[f"{f.label}: {f.value}" for f in card.fields]]
-                self._enqueue_private(session, user, chat_id,
-                                      "\n".join(line for line in lines if line), key)
-            elif reply.text:
-                private = reply.private and message.chat_type != "p2p"
-                if private:
-                    self._enqueue_private(session, user, chat_id, reply.text, key)
+            if card is not None:
+                extra = text if text != card.title else ""
+                if self._bring_task_card(session, card, chat_id, key):
+                    text = extra
                 else:
-                    outbox.enqueue_text(session, CHAT, chat_id, reply.text, key=key)
+                    text = "\n".join(part for part in (extra, summary(card)) if part)
+            if text:
+                if reply.private and message.chat_type != "p2p":
+                    self._enqueue_private(session, user, chat_id, text, key)
+                else:
+                    outbox.enqueue_text(session, CHAT, chat_id, text, key=key)
         self.kick()
+
+    @staticmethod
+    def _bring_task_card(session: Session, card: Card, chat_id: str, key: str) -> bool:
+        if card.kind not in TASK_KINDS or card.task_id is None:
+            return False
+        card_key = f"task:{card.task_id}"
+        if session.exec(select(ChatMessage.id).where(
+                ChatMessage.chat == CHAT, ChatMessage.channel_id == chat_id,
+                ChatMessage.card_key == card_key)).first() is not None:
+            return False  # already shown here: answer in words
+        outbox.enqueue_card(session, CHAT, chat_id, card_key, "task", {"task_id": card.task_id},
+                            key=f"{key}:card", task_id=card.task_id)
+        return True
 
     @staticmethod
     def _enqueue_private(session: Session, user: str, chat_id: str, text: str,
