@@ -51,6 +51,7 @@ def dingtalk(settings, seeded, fake, monkeypatch):
     fake.wait_connected()
     yield server
     server.stop()
+    server.container.db.dispose()  # the app's own pool: give PostgreSQL its connections back
 
 
 def new_notice(db, title: str = "双11 预热会场招商", external_id: str = "dt-1") -> Task:

@@ -139,3 +139,4 @@ def test_webhook_only_team_gets_notices_from_the_running_app(settings, seeded, r
         assert "京东 618 招商" in message["actionCard"]["title"]
     finally:
         live.stop()
+        live.container.db.dispose()
