@@ -336,3 +336,11 @@ def test_fixture_files_are_really_gbk():
     raw = (Path(FIXTURES) / "calendar_gbk.csv").read_bytes()
     with pytest.raises(UnicodeDecodeError):
         raw.decode("utf-8")
+
+
+def test_example_sources_file_is_valid():
+    from bot.settings import ROOT
+
+    built = build(load(ROOT / "config" / "sources.example.yaml"), timezone="Asia/Shanghai",
+                  base_url="http://127.0.0.1:8000")
+    assert [s.kind for s in built] == ["http_json", "rss", "html_list", "file_drop"]
