@@ -501,3 +501,16 @@ def test_slow_work_is_still_acknowledged_inside_feishus_three_seconds(env):
     assert time.monotonic() - started < 3.0
     assert answer.status_code == 200 and answer.json() == {}
     env.fake.contact_delay = 0.0
+
+
+def test_untrusted_titles_in_text_answers_cannot_mention_anyone(env):
+    new_notice(env, title='<at user_id="all">所有人</at> 限时 **抢购**')
+    env.post(message_event("列表", chat_id=CHAT, open_id="ou_lina", token=TOKEN))
+    env.drain()
+    answer = env.fake.to_user("ou_lina")[-1]
+    assert answer.msg_type == "post"
+    runs = [run for para in json.loads(answer.content)["zh_cn"]["content"] for run in para]
+    assert all(run["tag"] == "text" for run in runs)  # no "at" element, no markdown
+    assert "<at" not in answer.content
+    assert any('<at user_id="all">所有人</at> 限时 **抢购**' in run["text"].replace("\u200b", "")
+               for run in runs)  # shown literally
