@@ -51,6 +51,8 @@ def install(container: Any, api: Any, settings: FeishuSettings | None = None) ->
             log.warning("feishu bot identity unknown", extra={"error": repr(exc)[:200]})
         if identity is not None:
             inbound.bot_open_id = identity.open_id
+        else:
+            log.warning("feishu bot identity unknown; any bot mention counts as ours")
 
     hooks.append(learn_bot_identity)
     mode = settings.receive_mode(container.settings.public_url)
