@@ -85,7 +85,8 @@ def request(session: Session, task: Task, declaration: Declaration, actor: Actor
     _, lines = current(session, task.id or 0)
     facts = policy.facts_for(session, task, lines)
     rows = []
-    for step in route(session, task, declaration):
+    for step in route(session, task, declaration) or [{"seq": 1, "role": "manager",
+                                                       "reason": "no steps routed; default"}]:
         row = ApprovalStep(
             task_id=task.id or 0, declaration_version=declaration.version,
             seq=step["seq"], role=step["role"], reason=step.get("reason", "")[:256],
