@@ -71,3 +71,15 @@ def managers(session: Session, people: list[User], team_id: int | None) -> list[
     ids = {p.manager_id for p in people if p.manager_id}
     found = [u for u in (session.get(User, i) for i in ids) if u is not None and u.active]
     return found or members_with_role(session, "manager", team_id)
+
+
+def task_binding_filter(session: Session, task: Task, binding: ChatBinding) -> bool:
+    """Hook for ``outbox.enqueue_task_card``: a category/shop binding only hears its own."""
+    if binding.category in ("*", "") and binding.shop in ("*", ""):
+        return True
+    campaign = session.get(Campaign, task.campaign_id)
+    return campaign is None or matches(binding, campaign)
+
+
+if task_binding_filter not in outbox.binding_filters:
+    outbox.binding_filters.append(task_binding_filter)

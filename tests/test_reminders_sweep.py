@@ -309,6 +309,15 @@ def test_routing_by_category_and_mentions(seeded):
         assert channels(food) == ["tmall-promo"]
         card = BUILDERS["task"](s, {"task_id": beauty}, "en")
     assert {"chen.jing", "li.na", "wang.fang"} <= set(card.mentions)
+    # Later changes of the food task's card stay out of the beauty channel too.
+    from bot import lifecycle
+    from bot import outbox as outbox_module
+
+    lifecycle.on_transition(outbox_module.task_card_listener)  # as the app wires it
+    perform(db, ActionRequest(food, "claim", Actor.of(user(db, "li.na"))))
+    with db.session() as s:
+        rows = s.exec(select(OutboxMessage).where(OutboxMessage.card_key == f"task:{food}")).all()
+        assert sorted(r.channel_id for r in rows) == ["tmall-promo", "tmall-promo"]
 
 
 def test_sweep_query_uses_the_state_deadline_index(db):
