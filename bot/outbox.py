@@ -76,10 +76,15 @@ def bindings_for(
     return list(session.exec(query.order_by(ChatBinding.id)))
 
 
+# (session, task, binding) -> bool: narrows bound channels, e.g. by category/shop (#7).
+binding_filters: list = []
+
+
 def enqueue_task_card(session: Session, task: Task, platform: str) -> None:
     """Show the task's current card everywhere it belongs (bound channels + where it is)."""
     targets = {(b.chat, b.channel_id) for b in bindings_for(session, platform, "notices",
-                                                             task.team_id)}
+                                                             task.team_id)
+               if all(keep(session, task, b) for keep in binding_filters)}
     card_key = f"task:{task.id}"
     for msg in session.exec(select(ChatMessage).where(ChatMessage.card_key == card_key)):
         targets.add((msg.chat, msg.channel_id))
