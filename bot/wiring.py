@@ -50,7 +50,7 @@ class Container:
 
 
 def build(settings: Settings, db: Database | None = None) -> Container:
-    container = Container(settings=settings, db=db or Database(settings.database_url))
+    container = Container(settings=settings, db=db or Database.shared(settings.database_url))
     lifecycle.on_transition(outbox.task_card_listener)
     if settings.sandbox_enabled:
         for platform in PLATFORMS:

@@ -3,6 +3,7 @@ instead of failing; PostgreSQL gets a pool sized for the web app's thread pool."
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -41,8 +42,8 @@ def make_engine(url: str, **kw: Any) -> Engine:
 
         return engine
     if "poolclass" not in kw:
-        kw.setdefault("pool_size", 20)
-        kw.setdefault("max_overflow", 40)
+        kw.setdefault("pool_size", 10)
+        kw.setdefault("max_overflow", 20)
     kw.setdefault("pool_pre_ping", True)
     return create_engine(url, **kw)
 
@@ -50,9 +51,20 @@ def make_engine(url: str, **kw: Any) -> Engine:
 class Database:
     """Owns the engine; ``session()`` is one unit of work (commit on success)."""
 
+    _shared: dict[str, Database] = {}
+    _shared_lock = threading.Lock()
+
     def __init__(self, url: str, **kw: Any) -> None:
         self.url = url
         self.engine = make_engine(url, **kw)
+
+    @classmethod
+    def shared(cls, url: str) -> Database:
+        """One engine (one connection pool) per URL per process, however many apps use it."""
+        with cls._shared_lock:
+            if url not in cls._shared:
+                cls._shared[url] = cls(url)
+            return cls._shared[url]
 
     @property
     def dialect(self) -> str:

@@ -60,7 +60,7 @@ def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     return url
 
 
-_engines: dict[str, Database] = {}
+_engines: dict[str, Database] = {}  # the shared engines used by tests (disposed at the end)
 
 
 def _clean(db: Database) -> None:
@@ -81,7 +81,7 @@ def db(request: pytest.FixtureRequest) -> Iterator[Database]:
     """A clean, migrated database: once on SQLite, once on PostgreSQL."""
     url = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url")
     if url not in _engines:
-        _engines[url] = Database(url)
+        _engines[url] = Database.shared(url)
     database = _engines[url]
     _clean(database)
     yield database
