@@ -18,6 +18,7 @@ from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, select_autoescape
 from pydantic import BaseModel
+from sqlalchemy.pool import NullPool
 from sqlmodel import Session, select
 
 from bot import actions, compliance, declarations, doc_alerts, exporters, learning, lifecycle, outbox, rules
@@ -30,6 +31,7 @@ from bot.settings import get_settings
 from bot.templating import TemplateRefused
 from cards.builders import builder, declaration_lines, discount, latest_declaration
 from cards.model import Button, Card, CardField, Line
+from storage.db import Database
 from storage.models import Campaign, Task, User
 
 log = logging.getLogger(__name__)
@@ -320,19 +322,30 @@ def _differs(raw: str, value: Decimal) -> bool:
         return True
 
 
+def _short_lived(db: Database) -> Database:
+    """A pool-less handle for one start-up write, so no idle connection stays behind."""
+    if ":memory:" in db.url:
+        return db
+    return Database(db.url, poolclass=NullPool)
+
+
 def install(container, api) -> None:
     actions.guard("request_approval", "submit")(compliance.precheck)
     actions.handles("compliance_override")(override_handler)
     actions.handles("accept_rule", "dismiss_rule")(learning.handle_decision)
     learning.install()
     lifecycle.on_transition(on_draft)
+    sync_db = _short_lived(container.db)
     try:
-        with container.db.session() as session:
+        with sync_db.session() as session:
             stored = rules.sync(session)
         if stored:
             log.info("rules synced", extra={"versions": [f"{r.platform} v{r.version}" for r in stored]})
     except Exception:  # noqa: BLE001 - bad rules file: keep serving with the stored versions
         log.exception("rules sync failed; keeping the stored versions")
+    finally:
+        if sync_db is not container.db:
+            sync_db.dispose()
     container.jobs.append(("document_alerts", threaded(lambda: doc_alerts.run(container.db)), 3600.0))
     if api is not None:
         api.include_router(build_router(container))
