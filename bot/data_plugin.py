@@ -104,11 +104,15 @@ def declaration_card(session: Session, params: dict, lang: str) -> Card | None:
     if warnings:
         status += "; " + t("dcard.warnings", lang, n=warnings)
     card.fields.append(CardField(label=t("dcard.precheck", lang), value=status, short=False))
-    if errors:
-        shown = [f"• {v.describe(lang)}" for v in errors[:MAX_CARD_ISSUES]]
-        if len(errors) > MAX_CARD_ISSUES:
-            shown.append(t("cv.more", lang, n=len(errors) - MAX_CARD_ISSUES))
-        card.text = "\n".join(shown)
+    shown = [f"• {v.describe(lang)}" for v in errors[:MAX_CARD_ISSUES]]
+    if len(errors) > MAX_CARD_ISSUES:
+        shown.append(t("cv.more", lang, n=len(errors) - MAX_CARD_ISSUES))
+    try:
+        summary = exporters.declaration_text(session, task.id or 0, lang, errors)
+    except TemplateRefused:
+        log.warning("declaration template refused", extra={"task_id": task.id})
+        summary = ""
+    card.text = "\n".join([summary, *shown]).strip()
     try:
         docs = exporters.context_for(session, task.id or 0)["documents"]
     except DomainError:

@@ -194,9 +194,12 @@ def workbook_bytes(session: Session, task_id: int, lang: str = "zh-CN") -> tuple
     return name, buffer.getvalue()
 
 
-def declaration_text(session: Session, task_id: int, lang: str = "zh-CN") -> str:
+def declaration_text(session: Session, task_id: int, lang: str = "zh-CN",
+                     violations: list[compliance.Violation] | None = None) -> str:
+    """The declaration summary from ``templates/declaration.<lang>.j2``."""
     ctx = context_for(session, task_id)
-    violations = compliance.errors(compliance.check(session, ctx["task"], ctx["declaration"]))
+    if violations is None:
+        violations = compliance.errors(compliance.check(session, ctx["task"], ctx["declaration"]))
     totals = {"price": sum((line.promo_price or Decimal(0) for line in ctx["lines"]), Decimal(0)),
               "stock": sum(line.promo_stock for line in ctx["lines"])}
     return templating.render("declaration", lang, totals=totals, violations=violations, **ctx)

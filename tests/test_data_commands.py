@@ -119,6 +119,7 @@ def test_excel_command_gives_the_card_with_links(guarded):
     assert labels["Download Excel"].endswith(f"/console/declarations/{tid}/bundle")
     assert labels["Edit"].endswith(f"/console/declarations/{tid}/edit")
     assert "passed" in reply.card.fields[0].value
+    assert "declaration v1" in reply.card.text and "Pre-check: passed." in reply.card.text  # template
 
 
 def test_rules_command_lists_versions_in_both_languages(guarded):
