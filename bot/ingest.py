@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from types import SimpleNamespace
 
-from sqlalchemy import insert, tuple_
+from sqlalchemy import insert, text, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
@@ -37,7 +37,7 @@ from storage.types import utcnow
 log = logging.getLogger(__name__)
 TRACKED = ("title", "type", "registration_start", "registration_end", "event_start",
            "event_end", "requirements", "source_url")
-CHUNK = 500
+CHUNK = 2000
 
 
 @dataclass
@@ -201,7 +201,18 @@ def _create_many(session: Session, items: list[Prepared],
 
 
 def _insert_returning(session: Session, model: type, rows: list[dict]) -> list[int]:
+    """Insert rows, return their new ids in order.
+
+    PostgreSQL: the ids are drawn from the sequence first and the rows sent as a pipelined
+    executemany (a multi-VALUES statement with RETURNING is slow for psycopg to prepare).
+    """
     table = model.__table__  # type: ignore[attr-defined]
+    if session.get_bind().dialect.name == "postgresql":
+        ids = list(session.execute(
+            text("SELECT nextval(pg_get_serial_sequence(:t, 'id')) FROM generate_series(1, :n)"),
+            {"t": table.name, "n": len(rows)}).scalars())
+        session.execute(insert(table), [{**row, "id": i} for i, row in zip(ids, rows, strict=True)])
+        return ids
     result = session.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True),
                              rows)
     return [row[0] for row in result]
