@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -25,6 +26,7 @@ from storage.types import utcnow
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF = timedelta(hours=1)
+_QUERY = re.compile(r"(https?://[^\s?]+)\?\S*")  # query strings may carry tokens: never shown
 
 
 @dataclass
@@ -142,7 +144,7 @@ class Watcher:
     def _failed(self, source: NoticeSource, exc: Exception, now: datetime) -> None:
         interval = float(getattr(source, "interval", 300))
         alert_after = int(getattr(source, "alert_after", 3))
-        error = f"{type(exc).__name__}: {exc}"[:500]
+        error = _QUERY.sub(r"\1?…", f"{type(exc).__name__}: {exc}")[:500]
         with self.db.session() as session:
             state = self._state(session, source)
             state.ok = False

@@ -344,3 +344,16 @@ def test_example_sources_file_is_valid():
     built = build(load(ROOT / "config" / "sources.example.yaml"), timezone="Asia/Shanghai",
                   base_url="http://127.0.0.1:8000")
     assert [s.kind for s in built] == ["http_json", "rss", "html_list", "file_drop"]
+
+
+def test_tokens_in_urls_never_reach_health_or_cards(seeded, server):
+    url = server.serve("/feed?access_token=s3cret", b"down", status=503, etag=False)
+    w = watcher(seeded, HttpJsonSource("tokened", "jd", url, attempts=1, alert_after=1))
+    w.run_once()
+    error = w.health["tokened"].last_error
+    assert "503" in error and "s3cret" not in error
+    with seeded.session() as s:
+        alert = s.exec(select(OutboxMessage).where(
+            OutboxMessage.card_key.like("source_down:tokened:%"))).one()
+        card = BUILDERS["source_down"](s, alert.payload["params"], "en")
+    assert "s3cret" not in card.model_dump_json()
