@@ -27,6 +27,9 @@ register({
 })
 
 
+CHATS = ("web", "slack", "feishu", "dingtalk")
+
+
 def _require_admin(ctx: Context) -> None:
     if not ctx.actor.has_any({"admin", "manager"}):
         raise Forbidden("err.admin_only")
@@ -40,8 +43,11 @@ def user_command(ctx: Context, args: list[str]) -> Reply:
     name, roles = args[1], parse_roles(args[2])
     external_id = args[3] if len(args) > 3 else None
     chat = ctx.inbound.chat
-    if external_id and external_id.startswith(("--", "—")) and len(args) > 4:
-        chat, external_id = external_id.lstrip("-—").lower(), args[4]  # `--slack U123` form
+    if external_id and external_id.startswith(("--", "—")):  # `--slack U123` form
+        chat = external_id.lstrip("-—").lower()
+        if len(args) < 5 or chat not in CHATS:
+            raise Invalid("err.usage", usage=ctx.t("usage.user_add"))
+        external_id = args[4]
     with ctx.db.session() as session:
         add_user(session, name, roles, chat=chat if external_id else None,
                  external_id=external_id, lang=ctx.lang)

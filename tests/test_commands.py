@@ -96,3 +96,11 @@ def test_click_uses_packed_callback_and_refuses_stale_cards(seeded):
     assert not stale.ok and "过期" in stale.text
     garbage = router.handle_click(seeded, Inbound("web", "x", "li.na"), "not-a-button")
     assert not garbage.ok
+
+
+def test_user_add_with_chat_flag_as_the_hint_says(seeded):
+    assert not say(seeded, "admin", "user add carol ops --dingtalk").ok  # id missing
+    assert not say(seeded, "admin", "user add carol ops --icq 123").ok
+    assert say(seeded, "admin", "user add carol ops --slack U42").ok
+    reply = router.handle_text(seeded, Inbound("slack", "C1", "U42"), "list")
+    assert reply.ok
