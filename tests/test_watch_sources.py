@@ -90,6 +90,7 @@ def test_open_api_json_new_duplicate_changed_with_conditional_get(seeded, server
     again = w.run_once()
     assert (again.new, again.updated, again.unchanged) == ([], [], 0)
     assert server.asked("/tmall")[-1].get("If-None-Match", "").startswith('"')
+    assert server.asked("/tmall")[-1].get("If-Modified-Since") == "Wed, 25 Nov 2026 08:00:00 GMT"
     with db.session() as s:
         assert s.get(SourceState, "tmall-open").validators["etag"]
 
