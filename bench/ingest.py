@@ -28,7 +28,6 @@ from storage.db import Database, upgrade  # noqa: E402
 from storage.models import Campaign, ChatBinding, OutboxMessage, Task, Team  # noqa: E402
 from storage.types import utcnow  # noqa: E402
 
-
 BASE = utcnow().replace(microsecond=0)
 
 
