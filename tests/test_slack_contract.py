@@ -49,15 +49,6 @@ def slack_env(monkeypatch, fake):
     monkeypatch.delenv("SLACK_APP_TOKEN", raising=False)
 
 
-@pytest.fixture
-def live(live):
-    """conftest's live app, plus closing that app's own database pool afterwards: PostgreSQL
-    has a connection limit shared by every test run on this machine."""
-    yield live
-    live.stop()
-    live.container.db.dispose()
-
-
 def bind(db, channel: str = CHANNEL, platform: str = "tmall") -> None:
     with db.session() as s:
         s.add(ChatBinding(chat="slack", channel_id=channel, platform=platform, purpose="notices"))

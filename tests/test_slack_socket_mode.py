@@ -14,14 +14,6 @@ from tests.test_slack_contract import CHANNEL, bind, button, publish, slack_user
 
 
 @pytest.fixture
-def live(live):
-    """Close the app's own PostgreSQL pool afterwards (see test_slack_contract)."""
-    yield live
-    live.stop()
-    live.container.db.dispose()
-
-
-@pytest.fixture
 def fake():
     server = FakeSlack().start()
     server.start_socket_mode()
