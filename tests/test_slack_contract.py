@@ -511,3 +511,23 @@ def test_refusal_survives_a_slack_outage_through_the_outbox(live, fake):
     live.drain()
     delivered = fake.wait_for("chat.postEphemeral", count=4)[-1].body
     assert delivered["user"] == "U0CAROL" and "Bob" in delivered["text"]
+
+
+def test_direct_message_to_the_app_is_answered_in_the_dm(live, fake):
+    db = live.container.db
+    slack_user(db, "bob", "U0BOB", display="Bob")
+    task_id = publish(db, "私信测试")
+    event = json.loads(app_mention(user="U0BOB", channel="D0BOBDM", text="list",
+                                   event_id="Ev0DM1"))
+    event["event"].update(type="message", channel_type="im")
+    bot_echo = json.loads(app_mention(user=BOT_USER, channel="D0BOBDM", text="echo",
+                                      event_id="Ev0DM2"))
+    bot_echo["event"].update(type="message", channel_type="im", bot_id="B0FAKE")
+    for body in (event, bot_echo):
+        assert post(f"{live.url}/slack/events", json.dumps(body), json_body=True) \
+            .status_code == 200
+    answer = fake.wait_for("chat.postMessage", where=lambda c: c.body["channel"] == "D0BOBDM")
+    time.sleep(0.5)
+    assert len([c for c in fake.calls("chat.postMessage")
+                if c.body["channel"] == "D0BOBDM"]) == 1  # our own messages are not commands
+    assert f"#{task_id}" in answer[0].body["text"]
