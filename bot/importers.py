@@ -119,7 +119,9 @@ class RowError:
     params: dict = field(default_factory=dict)
 
     def message(self, lang: str | None) -> str:
-        return t("imp.row_error", lang, row=self.row or "—", column=self.column,
+        if not self.row:  # the file as a whole
+            return t(self.key, lang, **self.params)
+        return t("imp.row_error", lang, row=self.row, column=self.column,
                  value=self.value or "∅", message=t(self.key, lang, **self.params))
 
 
