@@ -157,7 +157,6 @@ def test_console_form_and_json_edit(settings, seeded):
         saved = client.post(f"/console/declarations/{tid}/edit", data=form, follow_redirects=False)
         assert saved.status_code == 303 and "msg=" in saved.headers["location"]
         assert "已保存 1 处修改" in client.get(saved.headers["location"]).text
-    app.state.container.db.dispose()
     with seeded.session() as s:
         assert next(ln for ln in current(s, tid)[1] if ln.sku == sku).promo_stock == 35
         card = BUILDERS["declaration"](s, {"task_id": tid}, "zh-CN")

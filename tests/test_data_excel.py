@@ -151,7 +151,6 @@ def test_downloads_from_the_card_link_and_signed_when_a_token_is_set(settings, s
         assert read_back(response.content)["促销商品"].cell(1, 1).value == "SKU编码"
         forged = url.replace("sig=", "sig=0")
         assert client.get(forged).status_code == 403
-    app.state.container.db.dispose()
 
 
 @pytest.mark.parametrize("source", [
