@@ -96,9 +96,11 @@ def watch(once: bool = typer.Option(True, "--once/--loop", help="one pass (for c
 @app.command("dispatch")
 def dispatch() -> None:
     """Send due outbox messages once (normally the server does this)."""
-    from bot import wiring
+    from bot.web.app import create_app
 
-    container = wiring.build(get_settings())
+    settings = get_settings()
+    logs.setup(settings.log_level, settings.log_json)
+    container = create_app(settings).state.container  # with every plugin's builders
     typer.echo(f"sent {asyncio.run(container.dispatcher.run_due())}")
 
 

@@ -1,7 +1,7 @@
 """approval rounds, escalations, submission runs (#8)
 
 Revision ID: 0003_approval
-Revises: 0001_foundation
+Revises: 0002_watch
 """
 from alembic import op
 import sqlalchemy as sa
@@ -9,7 +9,7 @@ import storage.types
 
 
 revision = '0003_approval'
-down_revision = '0001_foundation'
+down_revision = '0002_watch'
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """data pool, rules knowledge base, rejection learning (issue #9)
 
 Revision ID: 0004_data
-Revises: 0001_foundation
+Revises: 0003_approval
 """
 from alembic import op
 import sqlalchemy as sa
@@ -10,7 +10,7 @@ import storage.types
 
 
 revision = '0004_data'
-down_revision = '0001_foundation'
+down_revision = '0003_approval'
 branch_labels = None
 depends_on = None
 
