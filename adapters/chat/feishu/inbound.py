@@ -77,8 +77,9 @@ def message_text(message: Any) -> str:
             for run in paragraph or []:
                 if run.get("tag") in ("text", "a"):
                     runs.append(str(run.get("text", "")))
-                elif run.get("tag") == "at":
-                    runs.append(f"@{run.get('user_id', '')}")
+                elif run.get("tag") == "at":  # received posts carry the key: "@_user_1"
+                    who = str(run.get("user_id", ""))
+                    runs.append(who if who.startswith("@") else f"@{who}")
         return " ".join(runs)
     return ""
 
