@@ -141,6 +141,7 @@ class LiveServer:
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=10)
+        self.container.db.dispose()  # give PostgreSQL its connections back
 
     def drain(self) -> None:
         """Deliver every pending outbox message now (deterministic, instead of waiting)."""
