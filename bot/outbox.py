@@ -17,7 +17,7 @@ from datetime import timedelta
 from sqlalchemy import or_, update
 from sqlmodel import Session, select
 
-from adapters.chat.base import ChatAdapter
+from adapters.chat.base import ChatAdapter, ChatDeliveryError
 from bot.settings import get_settings
 from cards.builders import BUILDERS
 from cards.model import Card
@@ -159,10 +159,18 @@ class Dispatcher:
         if prepared is None:
             return
         card, message_id, message_ref = prepared
+        ref = message_ref
         if message_ref:
-            await adapter.update_card(row.channel_id, message_ref, card)
-            ref = message_ref
-        else:
+            try:
+                await adapter.update_card(row.channel_id, message_ref, card)
+            except ChatDeliveryError as exc:
+                if not exc.message_gone:
+                    raise
+                log.warning("card message gone; posting it again",
+                            extra={"chat": row.chat, "channel": row.channel_id,
+                                   "card_key": row.card_key})
+                ref = ""
+        if not ref:
             ref = await adapter.post_card(row.channel_id, card)
         await asyncio.to_thread(self._store_card, message_id, ref, card)
 

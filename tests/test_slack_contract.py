@@ -531,3 +531,20 @@ def test_direct_message_to_the_app_is_answered_in_the_dm(live, fake):
     assert len([c for c in fake.calls("chat.postMessage")
                 if c.body["channel"] == "D0BOBDM"]) == 1  # our own messages are not commands
     assert f"#{task_id}" in answer[0].body["text"]
+
+
+def test_deleted_card_message_is_posted_again_on_the_next_update(live, fake):
+    db = live.container.db
+    bind(db)
+    slack_user(db, "bob", "U0BOB", display="Bob Builder")
+    task_id = publish(db, "有人删掉了这张卡片")
+    first = posted(live, fake, task_id)
+    fake.fail_next("chat.update", 200, {}, {"ok": False, "error": "message_not_found"})
+    click(live, fake, first, "claim", "U0BOB", "trig-gone-1")
+    again = fake.wait_for("chat.postMessage", where=lambda c: "Bob Builder" in json.dumps(
+        c.body.get("blocks"), ensure_ascii=False))[0]
+    assert again.body["channel"] == CHANNEL
+    with db.session() as s:
+        msg = s.exec(select(ChatMessage).where(ChatMessage.chat == "slack",
+                                               ChatMessage.card_key == f"task:{task_id}")).one()
+        assert msg.message_ref and msg.message_ref != first.ts

@@ -32,7 +32,9 @@ class ChatDeliveryError(Exception):
     """A delivery failed; ``retry_after`` (seconds) when the platform said when to retry."""
 
     def __init__(self, message: str, *, retry_after: float | None = None,
-                 permanent: bool = False) -> None:
+                 permanent: bool = False, message_gone: bool = False) -> None:
         super().__init__(message)
         self.retry_after = retry_after
         self.permanent = permanent
+        # The message to update no longer exists (deleted, recalled): post a fresh card.
+        self.message_gone = message_gone

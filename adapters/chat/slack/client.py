@@ -39,6 +39,7 @@ PERMANENT = {"channel_not_found", "not_in_channel", "is_archived", "invalid_auth
              "account_inactive", "token_revoked", "not_authed", "missing_scope",
              "message_not_found", "cant_update_message", "user_not_found",
              "user_not_in_channel", "restricted_action"}
+MESSAGE_GONE = {"message_not_found"}  # deleted by someone: the outbox posts the card afresh
 BLOCKS_REFUSED = {"invalid_blocks", "invalid_blocks_format", "msg_too_long",
                   "too_many_blocks", "invalid_arguments"}
 
@@ -180,7 +181,8 @@ class SlackChatAdapter:
                 raise _BlocksRefused(error) from exc
             log.warning("slack call failed", extra=context)
             raise ChatDeliveryError(f"slack {method}: {error or status}",
-                                    permanent=error in PERMANENT) from exc
+                                    permanent=error in PERMANENT,
+                                    message_gone=error in MESSAGE_GONE) from exc
         except (TimeoutError, aiohttp.ClientError) as exc:
             log.warning("slack unreachable", extra={"method": method, "channel": channel,
                                                     "error": repr(exc)[:200]})
