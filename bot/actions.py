@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from sqlmodel import Session
 
-from bot import approvals, declarations, lifecycle
+from bot import approvals, declarations, lifecycle, redraft
 from bot.actors import Actor
 from bot.errors import Conflict, Invalid, NotFound
 from bot.idempotency import Duplicate, once
@@ -96,6 +96,8 @@ def _request_approval(session: Session, task: Task, req: ActionRequest) -> Outco
         raise Invalid("err.no_declaration", task_id=task.id)
     if req.version is not None and task.version != req.version and task.state == "drafting":
         raise Conflict("err.stale_card", task_id=task.id)
+    if any(line.result for line in lines):  # fixed after a platform verdict: a new version,
+        declaration = redraft.new_version(session, task, req.actor)  # so a new submission key
     return approvals.request(session, task, declaration, req.actor, event_id=req.event_id)
 
 

@@ -76,6 +76,7 @@ register(
         "action.platform_reject": {"zh-CN": "平台驳回", "en": "rejected"},
         "action.submission_failed": {"zh-CN": "提交失败", "en": "submission failed"},
         "action.expire": {"zh-CN": "已过期", "en": "expired"},
+        "action.redraft": {"zh-CN": "退回填报", "en": "back to drafting"},
         "action.start": {"zh-CN": "活动开始", "en": "started"},
         "action.finish": {"zh-CN": "活动结束", "en": "finished"},
         "action.open": {"zh-CN": "打开控制台", "en": "Open console"},

@@ -85,6 +85,7 @@ TRANSITIONS: dict[str, Transition] = dict(
         _t("review_started", {S.SUBMITTED}, S.IN_REVIEW, SYSTEM),
         _t("accept", {S.SUBMITTED, S.IN_REVIEW}, S.ACCEPTED, SYSTEM),
         _t("platform_reject", {S.SUBMITTED, S.IN_REVIEW}, S.PLATFORM_REJECTED, SYSTEM),
+        _t("redraft", {S.PLATFORM_REJECTED}, S.DRAFTING, SYSTEM),
         _t("start", {S.ACCEPTED}, S.RUNNING, SYSTEM),
         _t("finish", {S.RUNNING, S.ACCEPTED}, S.FINISHED, SYSTEM),
         _t("skip", {S.NEW, S.CLAIMED, S.DRAFTING, S.PLATFORM_REJECTED}, S.SKIPPED, STAFF,

@@ -211,7 +211,7 @@ def task_card(session: Session, params: dict, lang: str) -> Card | None:
         card.fields.append(CardField(label=t("card.declaration", lang),
                                      value=t("card.lines", lang, n=len(lines),
                                              v=declaration.version)))
-        show_result = task.state in {"accepted", "platform_rejected", "running", "finished"}
+        show_result = any(line.result for line in lines)  # also while fixing a rejection
         card.table_header = [t(f"card.col.{c}", lang) for c in
                              ("sku", "list", "promo", "discount", "stock")]
         if show_result:

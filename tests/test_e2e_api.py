@@ -3,6 +3,8 @@ marketplace becomes a task, is claimed, drafted, approved, submitted, reviewed a
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import httpx
 from sqlmodel import select
 
@@ -86,11 +88,32 @@ def test_platform_rejection_goes_back_to_drafting_with_reasons(live):
     live.container.submissions.submit_pending()
     live.container.submissions.poll_reviews()
     final = client.get(f"/api/tasks/{tid}").json()
-    assert final["state"] == "platform_rejected"
+    assert final["state"] == "drafting"  # back to drafting, with the reasons
+    assert [h["action"] for h in final["history"]][-2:] == ["platform_reject", "redraft"]
     codes = {line["reason_code"] for line in final["lines"]}
     assert codes == {"DISCOUNT_TOO_SMALL", "STOCK_BELOW_MINIMUM"}
-    assert act(client, tid, "draft", "li.na").json()["state"] == "drafting"
+    live.drain()
+    with live.container.db.session() as s:
+        card = s.exec(select(ChatMessage).where(ChatMessage.card_key == f"task:{tid}")).one()
+        assert "活动价需至少低于原价" in str(card.card["table"])
+        told = s.exec(select(ChatMessage).where(ChatMessage.visible_to.is_not(None))).all()
+        assert any(f"任务 #{tid} 被平台驳回" in m.text for m in told)  # the claimant hears why
+
+    with live.container.db.session() as s:  # fix the lines, ask again: a new version
+        _, lines = current(s, tid)
+        for line in lines:
+            line.promo_price = (line.list_price * Decimal("0.7")).quantize(Decimal("0.01"))
+            line.promo_stock = 60
+        s.add_all(lines)
+    asked = act(client, tid, "request_approval", "li.na")
+    assert asked.status_code == 200, asked.text
     assert client.get(f"/api/tasks/{tid}").json()["declaration_version"] == 2
+    for action, who in [("approve", "zhou.qiang"), ("submit", "li.na")]:
+        assert act(client, tid, action, who).status_code == 200, action
+    live.container.submissions.submit_pending()
+    live.container.submissions.poll_reviews()
+    again = client.get(f"/api/tasks/{tid}").json()
+    assert again["state"] == "accepted", again["history"][-3:]
 
 
 def test_api_token_protects_the_api(settings, seeded):

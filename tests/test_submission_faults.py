@@ -136,9 +136,9 @@ def test_all_rejected_goes_back_to_drafting_with_reasons(seeded, market, tmp_pat
     svc = service(db, market, tmp_path)
     svc.submit_pending()
     svc.poll_reviews()
-    assert state(db, tid) == "platform_rejected"
+    assert state(db, tid) == "drafting"  # sent back to drafting with the reasons
     assert {r["code"] for r in audit(db, tid, "platform_reject")[0]["rejected"]} == {"STOCK_LOW"}
-    assert act(db, tid, "draft", "li.na").state == "drafting"
+    assert audit(db, tid, "redraft")
 
 
 def test_repeated_failure_falls_back_to_excel_hand_off(seeded, market, tmp_path):

@@ -51,8 +51,12 @@ def test_transition(seeded, action):
     with db.session() as s:
         outcome = lifecycle.apply(s, task_id, action, actor, comment=comment)
     assert (outcome.before, outcome.after) == (source.value, rule.target.value)
+    if action == "platform_reject":  # listeners carry on: a rejection goes back to drafting
+        with db.session() as s:
+            assert s.get(Task, task_id).state == "drafting"
     with db.session() as s:
-        audit = s.exec(select(AuditEvent).where(AuditEvent.task_id == task_id)
+        audit = s.exec(select(AuditEvent).where(AuditEvent.task_id == task_id,
+                                                AuditEvent.action == action)
                        .order_by(AuditEvent.id.desc())).first()
         assert (audit.action, audit.from_state, audit.to_state, audit.actor) == (
             action, source.value, rule.target.value, actor.name)
