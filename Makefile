@@ -23,6 +23,7 @@ browser:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null; }
 
 test: venv browser
+	$(VENV)/bin/ruff check .
 	$(VENV)/bin/pytest -q
 
 lint: venv
