@@ -35,7 +35,11 @@ def create_app(settings: Settings | None = None,
     state: dict = {}
 
     def kick() -> None:
+        """Deliver now. Only the leader sends (one dispatcher across replicas, so a card is
+        never posted twice); other replicas' rows go out with the leader's next pass."""
         loop = state.get("loop")
+        if not container.extras["is_leader"]():
+            return
         if loop is not None and not loop.is_closed():
             asyncio.run_coroutine_threadsafe(container.dispatcher.run_due(), loop)
 
@@ -96,6 +100,7 @@ def create_app(settings: Settings | None = None,
             db_ok = False
         sources = [h.as_dict() for h in watcher.health.values()]
         body = {"status": "ok" if db_ok else "error", "database": db_ok,
+                "leader": bool(db_ok and container.extras["is_leader"]()),
                 "sources": sources, "chats": sorted(container.adapters)}
         return JSONResponse(body, status_code=200 if db_ok else 503)
 
