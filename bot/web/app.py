@@ -35,11 +35,9 @@ def create_app(settings: Settings | None = None,
     state: dict = {}
 
     def kick() -> None:
-        """Deliver now. Only the leader sends (one dispatcher across replicas, so a card is
-        never posted twice); other replicas' rows go out with the leader's next pass."""
+        """Deliver what this replica just decided, now (rows are leased, so replicas never
+        send the same row; the periodic pass runs on the leader only)."""
         loop = state.get("loop")
-        if not container.extras["is_leader"]():
-            return
         if loop is not None and not loop.is_closed():
             asyncio.run_coroutine_threadsafe(container.dispatcher.run_due(), loop)
 
