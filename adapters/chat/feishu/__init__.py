@@ -11,9 +11,6 @@ import asyncio
 import logging
 from typing import Any
 
-from adapters.chat.feishu.adapter import FeishuAdapter
-from adapters.chat.feishu.endpoint import build_router
-from adapters.chat.feishu.inbound import FeishuInbound
 from adapters.chat.feishu.settings import FeishuSettings
 
 log = logging.getLogger(__name__)
@@ -23,6 +20,11 @@ def install(container: Any, api: Any, settings: FeishuSettings | None = None) ->
     settings = settings or FeishuSettings()
     if not settings.configured:
         return
+    # lark-oapi takes seconds to import: only pay for it when Feishu is configured.
+    from adapters.chat.feishu.adapter import FeishuAdapter
+    from adapters.chat.feishu.endpoint import build_router
+    from adapters.chat.feishu.inbound import FeishuInbound
+
     lang = container.settings.language
     adapter = FeishuAdapter(settings, lang)
     container.adapters["feishu"] = adapter
