@@ -72,8 +72,10 @@ def _clean(db: Database) -> None:
         else:
             for table in tables:
                 conn.execute(text(f'DELETE FROM "{table}"'))
-            conn.execute(text("DELETE FROM sqlite_sequence")) if conn.execute(text(
-                "SELECT name FROM sqlite_master WHERE name='sqlite_sequence'")).first() else None
+            has_sequence = conn.execute(text(
+                "SELECT 1 FROM sqlite_master WHERE name='sqlite_sequence'")).first()
+            if has_sequence:  # restart ids so every test sees task #1 first
+                conn.execute(text("DELETE FROM sqlite_sequence"))
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
