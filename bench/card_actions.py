@@ -55,10 +55,10 @@ def wait_up(url: str, timeout: float = 30) -> None:
 
 def prepare(database_url: str, tasks: int) -> None:
     sys.path.insert(0, str(ROOT))
-    from adapters.platforms.base import Notice
+    from bot.core.ports import Notice
+    from bot.core.settings import Settings
     from bot.demo import seed
-    from bot.ingest import ingest
-    from bot.settings import Settings
+    from bot.watch.ingest import ingest
     from storage.db import Database, upgrade
 
     upgrade(database_url)
@@ -113,7 +113,7 @@ def main() -> None:
            "PROMOPILOT_DEMO_ON_EMPTY": "false", "PROMOPILOT_SANDBOX_ENABLED": "false"}
     (tmp / "bare.py").write_text(BARE_APP)
     servers = [
-        subprocess.Popen([sys.executable, "-m", "bot.cli", "run"], cwd=ROOT, env=env,
+        subprocess.Popen([sys.executable, "-m", "bot.cli.main", "run"], cwd=ROOT, env=env,
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
         subprocess.Popen([sys.executable, "-m", "uvicorn", "bare:app", "--port",
                           str(bare_port), "--log-level", "warning"], cwd=tmp),

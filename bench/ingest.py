@@ -22,8 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import func  # noqa: E402
 from sqlmodel import select  # noqa: E402
 
-from adapters.platforms.base import Notice  # noqa: E402
-from bot.ingest import ingest  # noqa: E402
+from bot.core.ports import Notice  # noqa: E402
+from bot.watch.ingest import ingest  # noqa: E402
 from storage.db import Database, upgrade  # noqa: E402
 from storage.models import Campaign, ChatBinding, OutboxMessage, Task, Team  # noqa: E402
 from storage.types import utcnow  # noqa: E402

@@ -65,11 +65,11 @@ def healthz():
 
 def prepare(database_url: str, clicks: int) -> list[tuple[str, int, int]]:
     """Demo data plus one new task and one Slack user per click: (user, task, version)."""
-    from adapters.platforms.base import Notice
+    from bot.core.ports import Notice
+    from bot.core.settings import Settings
+    from bot.core.users import add_user
     from bot.demo import seed
-    from bot.ingest import ingest
-    from bot.settings import Settings
-    from bot.users import add_user
+    from bot.watch.ingest import ingest
     from storage.db import Database, upgrade
     from storage.models import Campaign, Task
 
@@ -159,7 +159,7 @@ def main() -> None:
     env.pop("SLACK_APP_TOKEN", None)
     (tmp / "bare_bolt.py").write_text(BARE_APP)
     servers = [
-        subprocess.Popen([sys.executable, "-m", "bot.cli", "run"], cwd=ROOT, env=env,
+        subprocess.Popen([sys.executable, "-m", "bot.cli.main", "run"], cwd=ROOT, env=env,
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
         subprocess.Popen([sys.executable, "-m", "uvicorn", "bare_bolt:app", "--port",
                           str(bare_port), "--log-level", "warning"], cwd=tmp, env=env),

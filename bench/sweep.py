@@ -25,8 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import func, insert, text  # noqa: E402
 from sqlmodel import select  # noqa: E402
 
-from bot.reminders import due_query, find_due, sweep  # noqa: E402
-from bot.watch_settings import WatchSettings  # noqa: E402
+from bot.watch.reminders import due_query, find_due, sweep  # noqa: E402
+from bot.watch.settings import WatchSettings  # noqa: E402
 from storage.db import Database, upgrade  # noqa: E402
 from storage.models import (  # noqa: E402
     Campaign,

@@ -10,9 +10,9 @@ from sqlmodel import select
 from adapters.platforms.http_json import SANDBOX_MAPPING, to_notice
 from adapters.platforms.sandbox.seed import PLATFORMS, demo_notices
 from adapters.platforms.sandbox.server import seed as seed_sandbox
-from bot.ingest import ingest
-from bot.settings import Settings
-from bot.users import add_user
+from bot.core.settings import Settings
+from bot.core.users import add_user
+from bot.watch.ingest import ingest
 from storage.db import Database
 from storage.models import (
     ChatBinding,

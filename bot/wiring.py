@@ -11,23 +11,29 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from adapters.chat.base import ChatAdapter
-from adapters.platforms.base import NoticeSource, Submitter
 from adapters.platforms.http_json import HttpJsonSource
 from adapters.platforms.sandbox.seed import PLATFORMS
 from adapters.platforms.sandbox.submitter import SandboxSubmitter
-from bot import actions, lifecycle, outbox
-from bot.settings import Settings
-from bot.submissions import SubmissionService
+
+# Features register their action handlers, card builders and lifecycle listeners on import.
+from bot.approvals import card as _approval_card  # noqa: F401
+from bot.approvals import handlers as _approval_handlers  # noqa: F401
+from bot.core import actions, lifecycle, outbox
+from bot.core.ports import ChatAdapter, NoticeSource, Submitter
+from bot.core.settings import Settings
+from bot.declarations import autofill as _autofill  # noqa: F401
+from bot.submissions import service as _submissions  # noqa: F401
+from bot.submissions.service import SubmissionService
+from bot.watch import cards as _watch_cards  # noqa: F401
 from storage.db import Database
 
 log = logging.getLogger(__name__)
 
 # Each module has ``install(container, api)``; later features append here.
 PLUGINS: list[str] = ["adapters.chat.dingtalk", "adapters.chat.feishu", "adapters.chat.slack",
-                      "bot.submissions"]
-PLUGINS += ["bot.data_plugin"]  # declarations: pre-check, learning, declaration card (#9)
-PLUGINS += ["bot.watch_plugin"]  # watchers, reminders, leader lock (#7)
+                      "bot.submissions.service"]
+PLUGINS += ["bot.declarations.plugin"]  # declarations: pre-check, learning, declaration card (#9)
+PLUGINS += ["bot.watch.plugin"]  # watchers, reminders, leader lock (#7)
 
 
 @dataclass

@@ -8,14 +8,16 @@ them; automatic decisions with their reason. Locked once decided, showing who an
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 from decimal import Decimal
 
 from sqlmodel import Session, select
 
-from bot.i18n import register, t
-from bot.lifecycle import State
-from bot.timefmt import local
-from cards.builders import _platform_name, _user_name, builder, button, console_link, discount
+from bot.core.i18n import t
+from bot.core.lifecycle import State
+from bot.core.timefmt import local
+from cards.builders import _platform_name, _user_name, button, console_link, discount
 from cards.model import Card, CardField, Line
 from storage.models import (
     ApprovalStep,
@@ -31,63 +33,20 @@ from storage.models_approval import ApprovalEscalation, ApprovalRound
 log = logging.getLogger(__name__)
 MAX_PRECHECK = 5
 
-register({
-    "card.col.price": {"zh-CN": "标价→活动价", "en": "List → promo"},
-    "card.col.margin": {"zh-CN": "毛利", "en": "Margin"},
-    "card.col.stock_vs": {"zh-CN": "活动库存/库存", "en": "Promo / stock"},
-    "card.policy": {"zh-CN": "审批依据", "en": "Why these steps"},
-    "card.facts": {
-        "zh-CN": "最深折扣 {discount};补贴预算 ¥{budget};最低毛利 {margin}",
-        "en": "deepest discount {discount}; subsidy budget ¥{budget}; thinnest margin {margin}",
-    },
-    "card.new_brands": {"zh-CN": "新品牌:{v}", "en": "new brand: {v}"},
-    "card.new_categories": {"zh-CN": "新类目:{v}", "en": "new category: {v}"},
-    "card.step_waiting": {"zh-CN": "待 {who} 审批 · 截止 {due}", "en": "waiting for {who} · due {due}"},
-    "card.step_later": {"zh-CN": "排队中({who})", "en": "queued ({who})"},
-    "card.step_escalated": {"zh-CN": "已超时升级给 {who}", "en": "overdue, escalated to {who}"},
-    "card.decision.skipped": {"zh-CN": "无需审批(同组已批准)", "en": "Not needed (group approved)"},
-    "card.decision.cancelled": {"zh-CN": "已取消", "en": "Cancelled"},
-    "card.any_of": {"zh-CN": "任一人批准即可", "en": "any one of them"},
-    "card.auto": {"zh-CN": "自动决定", "en": "Automatic"},
-    "card.auto.submit.done": {"zh-CN": "终审通过后已自动提交平台({reason})",
-                              "en": "Submitted automatically after final approval ({reason})"},
-    "card.auto.submit.blocked": {"zh-CN": "未自动提交,需人工处理({reason})",
-                                 "en": "Not submitted automatically; a person must ({reason})"},
-    "card.precheck": {"zh-CN": "预检结果", "en": "Pre-check"},
-    "card.precheck_ok": {"zh-CN": "✓ 预检通过", "en": "✓ passes the pre-check"},
-    "card.precheck_more": {"zh-CN": "……另有 {n} 项", "en": "… and {n} more"},
-    "card.round_over": {"zh-CN": "审批已结束:{state}", "en": "Approval over: {state}"},
-})
 
 
 def _pct(value: Decimal | None) -> str:
     return "—" if value is None else f"{value:.0%}"
 
 
-def _precheck(session: Session, task: Task, declaration: Declaration | None,
-              lang: str) -> str | None:
-    """Results of the compliance pre-check (#9) when that feature is installed."""
-    if declaration is None:
+def _precheck_text(found: PrecheckResult | None, lang: str) -> str | None:
+    if found is None:
         return None
-    try:
-        from bot import compliance
-    except ImportError:
-        return None
-    try:
-        found = compliance.check(session, task, declaration)
-        waived = compliance.waived(session, task.id or 0, declaration.version)
-    except Exception:  # noqa: BLE001 - the card still shows everything else
-        log.warning("pre-check unavailable for the approval card", exc_info=True,
-                    extra={"task_id": task.id})
-        return None
-    if not found:
+    if not found.marks:
         return t("card.precheck_ok", lang)
-    lines = []
-    for v in found[:MAX_PRECHECK]:
-        mark = "⚠" if v.severity != "error" else ("↷" if v.key in waived else "✗")
-        lines.append(f"{mark} {v.describe(lang)}")
-    if len(found) > MAX_PRECHECK:
-        lines.append(t("card.precheck_more", lang, n=len(found) - MAX_PRECHECK))
+    lines = [f"{mark} {text}" for mark, text in found.marks[:MAX_PRECHECK]]
+    if len(found.marks) > MAX_PRECHECK:
+        lines.append(t("card.precheck_more", lang, n=len(found.marks) - MAX_PRECHECK))
     return "\n".join(lines)
 
 
@@ -96,10 +55,19 @@ def _who(session: Session, ids: set[int] | list[int]) -> str:
     return "、".join(sorted(names)) or "—"
 
 
-@builder("approval")
-def approval_card(session: Session, params: dict, lang: str) -> Card | None:
-    from bot import policy
+@dataclass(frozen=True)
+class PrecheckResult:
+    """The compliance pre-check as the approval card shows it: (mark, text) per finding,
+    mark ✗ blocking, ↷ waived by an override, ⚠ warning."""
 
+    marks: list[tuple[str, str]]
+
+
+def approval_card(session: Session, params: dict, lang: str, *,
+                  precheck: Callable[[Task, Declaration | None], PrecheckResult | None],
+                  people: Callable[[str, int | None], list[User]]) -> Card | None:
+    """The approval card from its rows, the pre-check result and the holders of each step's
+    role, both handed in by the approvals feature."""
     task = session.get(Task, params["task_id"])
     if task is None:
         return None
@@ -135,9 +103,10 @@ def approval_card(session: Session, params: dict, lang: str) -> Card | None:
         if f.get("new_categories"):
             text += "; " + t("card.new_categories", lang, v="、".join(f["new_categories"]))
         card.fields.append(CardField(label=t("card.policy", lang), value=text, short=False))
-    precheck = _precheck(session, task, declaration, lang)
-    if precheck:
-        card.fields.append(CardField(label=t("card.precheck", lang), value=precheck, short=False))
+    precheck_text = _precheck_text(precheck(task, declaration), lang)
+    if precheck_text:
+        card.fields.append(CardField(label=t("card.precheck", lang), value=precheck_text,
+                                     short=False))
     if declaration:
         lines = list(session.exec(select(DeclarationLine).where(
             DeclarationLine.declaration_id == declaration.id).order_by(DeclarationLine.id)))
@@ -164,7 +133,7 @@ def approval_card(session: Session, params: dict, lang: str) -> Card | None:
         label = f"{t('card.approval_step', lang)} {step.seq} · {step.role}"
         if step.mode == "any_of":
             label += f" ({t('card.any_of', lang)})"
-        holders = policy.people(session, step.role, task.team_id)
+        holders = people(step.role, task.team_id)
         who = "、".join(u.display_name for u in holders) or step.role
         if step.state == "pending" and step.seq == current_seq:
             value = t("card.step_waiting", lang, who=who, due=local(step.due_at, fmt="%m-%d %H:%M"))

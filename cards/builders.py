@@ -6,75 +6,25 @@ and build the card fresh at delivery time: a card always shows the row as it is 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from decimal import Decimal
 
 from sqlmodel import Session, select
 
-from bot.i18n import register, t
-from bot.lifecycle import CLOSED_STATES, State
-from bot.settings import get_settings
-from bot.timefmt import local
+from bot.core.i18n import t
+from bot.core.lifecycle import CLOSED_STATES, State
+from bot.core.settings import get_settings
+from bot.core.timefmt import local
+from bot.core.views import BUILDERS, Builder, builder  # noqa: F401  (re-exported)
 from cards.callback import CallbackData
 from cards.model import Button, Card, CardField, Color, Line
 from storage.models import (
     AuditEvent,
     Campaign,
-    Declaration,
-    DeclarationLine,
     Platform,
     Task,
     User,
 )
-
-Builder = Callable[[Session, dict, str], Card | None]
-BUILDERS: dict[str, Builder] = {}
-
-register(
-    {
-        "card.platform": {"zh-CN": "平台", "en": "Platform"},
-        "card.type": {"zh-CN": "活动类型", "en": "Type"},
-        "card.deadline": {"zh-CN": "报名截止", "en": "Registration closes"},
-        "card.deadline_unclear": {
-            "zh-CN": "截止时间不明确,请核实",
-            "en": "Deadline unclear, please check",
-        },
-        "card.registration": {"zh-CN": "报名时间", "en": "Registration"},
-        "card.event": {"zh-CN": "活动时间", "en": "Event"},
-        "card.state": {"zh-CN": "状态", "en": "State"},
-        "card.claimant": {"zh-CN": "负责人", "en": "Owner"},
-        "card.requirements": {"zh-CN": "报名要求", "en": "Requirements"},
-        "card.declaration": {"zh-CN": "申报单", "en": "Declaration"},
-        "card.lines": {"zh-CN": "{n} 个 SKU(第 {v} 版)", "en": "{n} SKUs (version {v})"},
-        "card.last": {"zh-CN": "最近:{who} {what} · {when}", "en": "Last: {who} {what} · {when}"},
-        "card.skip_reason": {"zh-CN": "放弃原因", "en": "Skip reason"},
-        "card.approval_title": {"zh-CN": "审批:{title}", "en": "Approval: {title}"},
-        "card.approval_step": {"zh-CN": "审批环节", "en": "Step"},
-        "card.requested_by": {"zh-CN": "申请人", "en": "Requested by"},
-        "card.decided": {
-            "zh-CN": "{who} 于 {when} {decision}",
-            "en": "{decision} by {who} at {when}",
-        },
-        "card.decision.approved": {"zh-CN": "已批准", "en": "Approved"},
-        "card.decision.rejected": {"zh-CN": "已驳回", "en": "Rejected"},
-        "card.decision.changes_requested": {"zh-CN": "要求修改", "en": "Changes requested"},
-        "card.col.sku": {"zh-CN": "SKU", "en": "SKU"},
-        "card.col.list": {"zh-CN": "标价", "en": "List"},
-        "card.col.promo": {"zh-CN": "活动价", "en": "Promo"},
-        "card.col.discount": {"zh-CN": "折扣", "en": "Off"},
-        "card.col.stock": {"zh-CN": "活动库存", "en": "Promo stock"},
-        "card.col.result": {"zh-CN": "结果", "en": "Result"},
-        "card.result.accepted": {"zh-CN": "通过", "en": "accepted"},
-        "card.result.rejected": {"zh-CN": "驳回", "en": "rejected"},
-        "card.error": {"zh-CN": "最近错误", "en": "Last error"},
-        "req.min_discount": {"zh-CN": "最低折扣 {v}", "en": "min. discount {v}"},
-        "req.min_stock": {"zh-CN": "最低库存 {v}", "en": "min. stock {v}"},
-        "req.image_size": {"zh-CN": "主图 {v}", "en": "image {v}"},
-        "req.price_rule": {"zh-CN": "价格:{v}", "en": "price: {v}"},
-        "req.documents": {"zh-CN": "资质:{v}", "en": "documents: {v}"},
-        "req.categories": {"zh-CN": "类目:{v}", "en": "categories: {v}"},
-    }
-)
+from storage.queries import declaration_lines, latest_declaration, user_name  # noqa: F401
 
 STATE_COLOR: dict[str, Color] = {
     "new": "blue", "claimed": "blue", "drafting": "purple", "in_approval": "orange",
@@ -91,14 +41,6 @@ BUTTONS_BY_STATE: dict[str, list[tuple[str, str]]] = {
 }
 NEEDS_INPUT = {"skip", "reject", "request_changes"}
 SYSTEM_ACTORS = {"watcher", "system", "submitter", "review", "reminders"}
-
-
-def builder(name: str) -> Callable[[Builder], Builder]:
-    def register_builder(fn: Builder) -> Builder:
-        BUILDERS[name] = fn
-        return fn
-
-    return register_builder
 
 
 def button(action: str, task: Task, lang: str, style: str = "default") -> Button:
@@ -135,23 +77,7 @@ def discount(list_price: Decimal | None, promo: Decimal | None) -> str:
     return f"{(1 - promo / list_price):.0%}"
 
 
-def latest_declaration(session: Session, task_id: int) -> Declaration | None:
-    return session.exec(
-        select(Declaration).where(Declaration.task_id == task_id)
-        .order_by(Declaration.version.desc()).limit(1)
-    ).first()
-
-
-def declaration_lines(session: Session, declaration_id: int) -> list[DeclarationLine]:
-    return list(session.exec(
-        select(DeclarationLine).where(DeclarationLine.declaration_id == declaration_id)
-        .order_by(DeclarationLine.id)
-    ))
-
-
-def _user_name(session: Session, user_id: int | None) -> str:
-    user = session.get(User, user_id) if user_id else None
-    return user.display_name if user else "—"
+_user_name = user_name
 
 
 def _platform_name(session: Session, code: str) -> str:

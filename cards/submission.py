@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from sqlmodel import Session
 
-from bot.i18n import register, t
-from bot.timefmt import local
+from bot.core.i18n import t
+from bot.core.timefmt import local
 from cards.builders import _platform_name, _user_name, builder, console_link
 from cards.callback import CallbackData
 from cards.model import Button, Card, CardField, Line
@@ -19,35 +19,6 @@ from storage.models_approval import SubmissionRun
 
 HUMAN = ("excel", "assisted")
 
-register({
-    "sub.title": {"zh-CN": "提交平台:#{task_id} {title}", "en": "Submission: #{task_id} {title}"},
-    "sub.status.waiting.excel": {"zh-CN": "请下载报名文件并上传到平台后台",
-                                 "en": "Download the registration file and upload it"},
-    "sub.status.waiting.assisted": {"zh-CN": "请按清单在平台后台手工报名",
-                                    "en": "Enter these values in the platform back office"},
-    "sub.status.waiting.rpa": {"zh-CN": "已交给 RPA 机器人,等待回调",
-                               "en": "Handed to the RPA robot; waiting for its callback"},
-    "sub.status.failed": {"zh-CN": "所有通道都失败了,需要人工处理",
-                          "en": "Every channel failed; a person must act"},
-    "sub.status.active": {"zh-CN": "提交中(已切换到下一个通道)",
-                          "en": "Submitting (moved to the next channel)"},
-    "sub.status.working": {"zh-CN": "提交中", "en": "Submitting"},
-    "sub.status.sent": {"zh-CN": "已提交平台", "en": "Submitted"},
-    "sub.channel": {"zh-CN": "通道", "en": "Channel"},
-    "sub.assignee": {"zh-CN": "负责人", "en": "Who"},
-    "sub.key": {"zh-CN": "幂等键", "en": "Idempotency key"},
-    "sub.tried": {"zh-CN": "已尝试", "en": "Tried"},
-    "sub.last_error": {"zh-CN": "最近错误", "en": "Last error"},
-    "sub.reference": {"zh-CN": "平台编号/凭证", "en": "Reference / evidence"},
-    "sub.instructions": {"zh-CN": "说明", "en": "Instructions"},
-    "sub.download": {"zh-CN": "下载报名文件", "en": "Download file"},
-    "sub.open_backoffice": {"zh-CN": "打开平台后台", "en": "Open back office"},
-    "sub.open_upload": {"zh-CN": "打开上传页面", "en": "Open upload page"},
-    "sub.col.field": {"zh-CN": "填写项", "en": "Field"},
-    "sub.col.value": {"zh-CN": "值", "en": "Value"},
-    "sub.promo_price": {"zh-CN": "活动价", "en": "promo price"},
-    "sub.promo_stock": {"zh-CN": "活动库存", "en": "promo stock"},
-})
 
 
 def _button(action: str, task: Task, lang: str, style: str = "default",
@@ -59,7 +30,7 @@ def _button(action: str, task: Task, lang: str, style: str = "default",
 
 @builder("submission")
 def submission_card(session: Session, params: dict, lang: str) -> Card | None:
-    from bot.settings import get_settings
+    from bot.core.settings import get_settings
 
     task = session.get(Task, params["task_id"])
     run = session.get(SubmissionRun, params["run_id"])

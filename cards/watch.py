@@ -4,87 +4,20 @@ responsible people called out. Built fresh at delivery from the rows they show."
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from sqlmodel import Session, select
 
-from bot.i18n import register, t
-from bot.lifecycle import CLOSED_STATES, OPEN_STATES
-from bot.routing import responsible
-from bot.timefmt import local, zone
-from cards.builders import BUILDERS, _platform_name, builder, button, console_link
+from bot.core.i18n import t
+from bot.core.lifecycle import CLOSED_STATES, OPEN_STATES
+from bot.core.timefmt import local, zone
+from cards.builders import _platform_name, builder, button, console_link
+from cards.builders import task_card as plain_task_card
 from cards.model import Card, CardField, Line
 from storage.models import Campaign, ChatBinding, Task, User
 from storage.models_watch import NoticeBody, SourceState
 from storage.types import utcnow
-
-register({
-    "action.set_deadline": {"zh-CN": "设置截止时间", "en": "Set deadline"},
-    "watch.unclear_guess": {"zh-CN": "{when}(从正文推断,请核实)",
-                            "en": "{when} (read from the text, please check)"},
-    "watch.updated_title": {"zh-CN": "活动通知已更新:#{task_id} {title}",
-                            "en": "Notice updated: #{task_id} {title}"},
-    "watch.updated_text": {"zh-CN": "平台修改了活动通知(第 {v} 版),请核对申报内容。",
-                           "en": "The marketplace changed this notice (version {v}); "
-                                 "check the declaration."},
-    "watch.field.title": {"zh-CN": "标题", "en": "Title"},
-    "watch.field.type": {"zh-CN": "活动类型", "en": "Type"},
-    "watch.field.registration_start": {"zh-CN": "报名开始", "en": "Registration opens"},
-    "watch.field.registration_end": {"zh-CN": "报名截止", "en": "Registration closes"},
-    "watch.field.event_start": {"zh-CN": "活动开始", "en": "Event starts"},
-    "watch.field.event_end": {"zh-CN": "活动结束", "en": "Event ends"},
-    "watch.field.requirements": {"zh-CN": "报名要求", "en": "Requirements"},
-    "watch.field.source_url": {"zh-CN": "链接", "en": "Link"},
-    "watch.field.text": {"zh-CN": "规则正文", "en": "Rule text"},
-    "watch.col.what": {"zh-CN": "项目", "en": "What"},
-    "watch.col.old": {"zh-CN": "原来", "en": "Was"},
-    "watch.col.new": {"zh-CN": "现在", "en": "Now"},
-    "watch.down_title": {"zh-CN": "数据源异常:{name}", "en": "Source failing: {name}"},
-    "watch.down_text": {"zh-CN": "已连续失败 {n} 次,将按退避策略重试。最近错误:{error}",
-                        "en": "{n} failures in a row; retrying with backoff. Last error: {error}"},
-    "watch.up_title": {"zh-CN": "数据源已恢复:{name}", "en": "Source recovered: {name}"},
-    "watch.up_text": {"zh-CN": "{when} 起恢复正常。", "en": "Working again since {when}."},
-    "watch.next_try": {"zh-CN": "下次重试", "en": "Next try"},
-    "watch.platform": {"zh-CN": "平台", "en": "Platform"},
-    "rem.title": {"zh-CN": "报名截止提醒:#{task_id} {title}",
-                  "en": "Deadline reminder: #{task_id} {title}"},
-    "rem.left": {"zh-CN": "距报名截止还有 {left}({when})。",
-                 "en": "{left} left until registration closes ({when})."},
-    "rem.passed": {"zh-CN": "报名已于 {when} 截止。", "en": "Registration closed at {when}."},
-    "rem.late": {"zh-CN": "(补发:本应在 {due} 提醒,期间 PromoPilot 未运行)",
-                 "en": "(late: was due at {due}; PromoPilot was not running)"},
-    "rem.unclaimed": {"zh-CN": "还没有人认领,请负责人尽快认领。",
-                      "en": "Nobody has claimed it yet; please claim it."},
-    "rem.escalated": {"zh-CN": "距截止不足 {left} 仍无人认领,已升级给 {who}。",
-                      "en": "Unclaimed with {left} to go; escalated to {who}."},
-    "rem.nag_title": {"zh-CN": "催办审批:#{task_id} {title}",
-                      "en": "Approval waiting: #{task_id} {title}"},
-    "rem.nag_text": {"zh-CN": "「{role}」审批已等待 {waited},请在 {due} 前处理(第 {n} 次催办);"
-                              "报名截止 {deadline}。",
-                     "en": "The {role} approval has waited {waited}; please decide by {due} "
-                           "(reminder {n}). Registration closes {deadline}."},
-    "rem.private": {"zh-CN": "提醒:#{task_id}「{title}」距报名截止还有 {left}({when})。{late}",
-                    "en": "Reminder: #{task_id} '{title}' closes in {left} ({when}). {late}"},
-    "rem.private_passed": {"zh-CN": "提醒:#{task_id}「{title}」报名已于 {when} 截止。{late}",
-                           "en": "Reminder: #{task_id} '{title}' closed at {when}. {late}"},
-    "rem.private_escalated": {
-        "zh-CN": "升级:#{task_id}「{title}」报名 {when} 截止,仍无人认领,请安排。",
-        "en": "Escalation: #{task_id} '{title}' closes {when} and nobody has claimed it.",
-    },
-    "rem.private_nag": {"zh-CN": "催办:#{task_id}「{title}」等待你的审批,请在 {due} 前处理。",
-                        "en": "Waiting for your approval: #{task_id} '{title}'; "
-                              "please decide by {due}."},
-    "rem.hours": {"zh-CN": "{n} 小时", "en": "{n} h"},
-    "rem.minutes": {"zh-CN": "{n} 分钟", "en": "{n} min"},
-    "rem.owner": {"zh-CN": "负责人", "en": "Owner"},
-    "digest.title": {"zh-CN": "每日简报 · {date}", "en": "Daily digest · {date}"},
-    "digest.today": {"zh-CN": "今日截止", "en": "Closing today"},
-    "digest.approval": {"zh-CN": "等待审批", "en": "Awaiting approval"},
-    "digest.stuck": {"zh-CN": "卡住的任务", "en": "Stuck"},
-    "digest.results": {"zh-CN": "最新结果", "en": "Results"},
-    "digest.none": {"zh-CN": "无", "en": "none"},
-    "digest.empty": {"zh-CN": "今天没有需要处理的事项。", "en": "Nothing needs attention today."},
-})
 
 FIELD_ORDER = ("title", "type", "registration_start", "registration_end", "event_start",
                "event_end", "requirements", "source_url", "text")
@@ -110,14 +43,12 @@ def left_text(delta: timedelta, lang: str) -> str:
     return t("rem.hours", lang, n=round(minutes / 60))
 
 
-_plain_task_card = BUILDERS["task"]
-
-
-@builder("task")
-def task_card(session: Session, params: dict, lang: str) -> Card | None:
+def watch_task_card(session: Session, params: dict, lang: str,
+                    responsible: Callable[[Campaign, int | None], list[User]]) -> Card | None:
     """The foundation task card, plus: unsure deadlines flagged with a "set deadline"
-    button, and the responsible roles' members called out while nobody has claimed it."""
-    card = _plain_task_card(session, params, lang)
+    button, and the responsible roles' members (``responsible``, the watch feature's
+    routing) called out while nobody has claimed it."""
+    card = plain_task_card(session, params, lang)
     task = session.get(Task, params["task_id"])
     if card is None or task is None:
         return card
@@ -134,7 +65,7 @@ def task_card(session: Session, params: dict, lang: str) -> Card | None:
         set_button.needs_input = True  # the time is typed in (modal / form / reply)
         card.buttons.append(set_button)
     if task.state == "new" and campaign is not None:
-        card.mentions = [u.name for u in responsible(session, campaign, task.team_id)]
+        card.mentions = [u.name for u in responsible(campaign, task.team_id)]
     return card
 
 
@@ -240,13 +171,9 @@ def reminder_card(session: Session, params: dict, lang: str) -> Card | None:
     return card
 
 
-@builder("digest")
-def digest_card(session: Session, params: dict, lang: str) -> Card | None:
-    from bot.digest import digest_rows
-
-    binding_platforms = params.get("platforms") or ["*"]
-    sections = digest_rows(session, binding_platforms, params.get("team_id"),
-                           datetime.fromisoformat(params["at"]), params.get("tz"))
+def digest_card(session: Session, params: dict, lang: str,
+                sections: dict[str, list[tuple[Task, Campaign]]]) -> Card | None:
+    """The daily digest from the rows the watch feature selected (``sections``)."""
     card = Card(kind="digest", color="blue", title=t("digest.title", lang, date=params["date"]))
     any_rows = False
     for key in ("today", "approval", "stuck", "results"):

@@ -4,28 +4,10 @@ from __future__ import annotations
 
 from sqlmodel import select
 
-from bot.errors import Forbidden, Invalid
-from bot.i18n import register
-from bot.users import add_user, parse_roles
+from bot.core.errors import Forbidden, Invalid
+from bot.core.users import add_user, parse_roles
 from commands.router import Context, Reply, router
 from storage.models import ChatBinding
-
-register({
-    "usage.user_add": {
-        "zh-CN": "用户 添加 <名字> <角色,角色> [聊天平台用户ID] — 仅管理员",
-        "en": "user add <name> <role,role> [chat user id] — admins only",
-    },
-    "usage.bind": {
-        "zh-CN": "绑定 <平台|*> [notices|approvals|ops] — 把本群绑定到平台(经理/管理员)",
-        "en": "bind <platform|*> [notices|approvals|ops] — this channel hears that platform",
-    },
-    "ok.user_added": {"zh-CN": "已添加 {name}({roles})。", "en": "Added {name} ({roles})."},
-    "ok.bound": {"zh-CN": "本群已绑定 {platform}({purpose})。",
-                 "en": "This channel now hears {platform} ({purpose})."},
-    "err.admin_only": {"zh-CN": "只有管理员或经理可以这样做。",
-                       "en": "Only an admin or a manager may do that."},
-})
-
 
 CHATS = ("web", "slack", "feishu", "dingtalk")
 

@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-from bot import deadlines  # noqa: F401  (registers the set_deadline action)
-from bot.errors import Invalid
-from bot.i18n import register
-from bot.timefmt import local
+from bot.core.errors import Invalid
+from bot.core.timefmt import local
+from bot.watch import deadlines  # noqa: F401  (registers the set_deadline action)
 from commands.router import Context, Reply, router
 from commands.tasks import task_id_arg
 from storage.models import Task
-
-register({
-    "usage.deadline": {"zh-CN": "截止 <编号> <时间> / deadline <id> <time> — 设置报名截止时间",
-                       "en": "deadline <id> <time> / 截止 <id> <时间> — set the registration "
-                             "deadline"},
-})
 
 
 @router.command("deadline", "截止", "设置截止", usage="usage.deadline")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from sqlmodel import select
 
-from bot import compliance, declarations, learning, rules
-from bot.data_plugin import declaration_card, link
-from bot.errors import Invalid, NotFound
-from bot.i18n import register
+from bot.core.errors import Invalid, NotFound
+from bot.declarations import autofill as declarations
+from bot.declarations import compliance, learning, rules
+from bot.declarations.plugin import declaration_card, link
 from commands.router import Context, Reply, router
 from commands.tasks import task_id_arg
 from storage.models import Task
@@ -16,31 +16,6 @@ from storage.models_data import RuleProposal
 OVERRIDABLE = {"submit": "submit", "提交": "submit", "request_approval": "request_approval",
                "approval": "request_approval", "送审": "request_approval"}
 
-register({
-    "usage.edit": {"zh-CN": "改 <编号> <SKU> 价格=… 库存=… / 删除 — 修改申报单",
-                   "en": "edit <id> <sku> price=… stock=… | remove — change a declaration line"},
-    "usage.excel": {"zh-CN": "导出 <编号> / excel <id> — 平台报名 Excel(含资质)",
-                    "en": "excel <id> / 导出 <id> — the platform's bulk file with documents"},
-    "usage.check": {"zh-CN": "预检 <编号> / check <id> — 合规预检",
-                    "en": "check <id> / 预检 <id> — pre-check"},
-    "usage.override": {"zh-CN": "强制 <编号> <提交|送审> <原因> — 经理/法务放行合规问题",
-                       "en": "override <id> <submit|request_approval> <reason> — manager/legal only"},
-    "usage.rules": {"zh-CN": "规则 [平台] / 采纳 <建议号> / 规则 忽略 <建议号> — 规则库与规则建议",
-                    "en": "rules [platform] | rules accept <n> | rules dismiss <n>"},
-    "usage.rejections": {"zh-CN": "驳回原因 [平台] — 驳回原因排行",
-                         "en": "rejections [platform] — top reasons"},
-    "decl.edited": {"zh-CN": "已修改 #{task_id} {sku}:活动价 {price},活动库存 {stock}。",
-                    "en": "Updated #{task_id} {sku}: promo {price}, stock {stock}."},
-    "decl.removed": {"zh-CN": "已从 #{task_id} 移除 {sku}。", "en": "Removed {sku} from #{task_id}."},
-    "decl.still": {"zh-CN": "仍有问题:", "en": "Still to fix:"},
-    "decl.excel": {"zh-CN": "#{task_id} 的报名 Excel 和资质:{url}",
-                   "en": "Bulk file and documents for #{task_id}: {url}"},
-    "rules.version": {"zh-CN": "{platform}:v{version},{author} 于 {when} 修改({n} 条规则)",
-                      "en": "{platform}: v{version} by {author} at {when} ({n} rules)"},
-    "rules.pending": {"zh-CN": "待采纳的规则建议:", "en": "Proposed rules waiting:"},
-    "rules.proposal": {"zh-CN": "#{id} [{platform}] {rule}(出现 {n} 次)",
-                       "en": "#{id} [{platform}] {rule} (seen {n}×)"},
-})
 
 
 @router.command("edit", "改", "修改", usage="usage.edit")

@@ -14,11 +14,11 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from bot.actions import ActionRequest, ActionResult, perform
-from bot.actors import Actor
-from bot.errors import DomainError
-from bot.i18n import looks_chinese, normalise, t
-from bot.users import by_chat
+from bot.core.actions import ActionRequest, ActionResult, perform
+from bot.core.actors import Actor
+from bot.core.errors import DomainError
+from bot.core.i18n import looks_chinese, normalise, t
+from bot.core.users import by_chat
 from cards.callback import BadCallback, CallbackData
 from cards.model import Card
 from storage.db import Database

@@ -4,44 +4,12 @@ from __future__ import annotations
 
 from sqlmodel import select
 
-from bot.errors import Invalid, NotFound
-from bot.i18n import register
-from bot.lifecycle import OPEN_STATES
-from bot.timefmt import local
+from bot.core.errors import Invalid, NotFound
+from bot.core.lifecycle import OPEN_STATES
+from bot.core.timefmt import local
 from cards.builders import BUILDERS
 from commands.router import Context, Reply, router
 from storage.models import Campaign, Platform, Task, User
-
-register({
-    "help.title": {"zh-CN": "PromoPilot 指令:", "en": "PromoPilot commands:"},
-    "help.unknown": {"zh-CN": "没听懂「{word}」。", "en": "I don't know '{word}'."},
-    "usage.help": {"zh-CN": "帮助 / help — 显示本说明", "en": "help / 帮助 — this list"},
-    "usage.list": {"zh-CN": "列表 / list — 按截止时间列出进行中的活动",
-                   "en": "list / 列表 — open campaigns by deadline"},
-    "usage.claim": {"zh-CN": "认领 <编号> / claim <id> — 认领任务", "en": "claim <id> / 认领 <id>"},
-    "usage.status": {"zh-CN": "状态 <编号> / status <id> — 任务详情",
-                     "en": "status <id> / 状态 <id> — task details"},
-    "usage.mine": {"zh-CN": "我的 / mine — 我负责的任务", "en": "mine / 我的 — my tasks"},
-    "usage.skip": {"zh-CN": "放弃 <编号> <原因> / skip <id> <reason>",
-                   "en": "skip <id> <reason> / 放弃 <id> <原因>"},
-    "usage.draft": {"zh-CN": "填报 <编号> / draft <id> — 从数据池生成申报单",
-                    "en": "draft <id> / 填报 <id> — fill the declaration from the data pool"},
-    "usage.request_approval": {"zh-CN": "送审 <编号> / request_approval <id>",
-                               "en": "request_approval <id> / 送审 <id>"},
-    "usage.approve": {"zh-CN": "批准 <编号> / approve <id>", "en": "approve <id> / 批准 <id>"},
-    "usage.reject": {"zh-CN": "驳回 <编号> <原因> / reject <id> <reason>",
-                     "en": "reject <id> <reason> / 驳回 <id> <原因>"},
-    "usage.request_changes": {"zh-CN": "要求修改 <编号> <原因> / changes <id> <reason>",
-                              "en": "changes <id> <reason> / 要求修改 <id> <原因>"},
-    "usage.submit": {"zh-CN": "提交 <编号> / submit <id> — 提交到平台",
-                     "en": "submit <id> / 提交 <id> — send to the marketplace"},
-    "usage.release": {"zh-CN": "释放 <编号> / release <id> — 退回待认领",
-                      "en": "release <id> / 释放 <id> — give the task back"},
-    "list.empty": {"zh-CN": "目前没有进行中的活动。", "en": "No open campaigns right now."},
-    "list.title": {"zh-CN": "进行中的活动(按截止时间):", "en": "Open campaigns by deadline:"},
-    "mine.empty": {"zh-CN": "你目前没有负责的任务。", "en": "You have no tasks right now."},
-    "mine.title": {"zh-CN": "我负责的任务:", "en": "Your tasks:"},
-})
 
 
 def task_id_arg(ctx: Context, args: list[str], usage: str) -> int:

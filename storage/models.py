@@ -72,7 +72,7 @@ class Campaign(SQLModel, table=True):
 
 
 class Task(SQLModel, table=True):
-    """One declaration job: one campaign for one team. ``state`` follows bot.lifecycle."""
+    """One declaration job: one campaign for one team. ``state`` follows bot.core.lifecycle."""
 
     __tablename__ = "tasks"
     __table_args__ = (

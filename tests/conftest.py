@@ -17,8 +17,9 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlmodel import SQLModel
 
+import bot.wiring  # noqa: F401  (every feature registers its actions and cards)
 import storage.all_models  # noqa: F401
-from bot.settings import Settings
+from bot.core.settings import Settings
 from storage.db import Database, upgrade
 
 PG_ADMIN_URL = os.environ.get("PROMOPILOT_TEST_PG_URL",

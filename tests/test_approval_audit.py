@@ -10,10 +10,10 @@ import json
 from sqlmodel import select
 from typer.testing import CliRunner
 
-from bot.actions import ActionRequest, perform
-from bot.actors import Actor
-from bot.cli import app
-from bot.settings import get_settings
+from bot.cli.main import app
+from bot.core.actions import ActionRequest, perform
+from bot.core.actors import Actor
+from bot.core.settings import get_settings
 from storage.models import Campaign, Task, User
 
 

@@ -9,10 +9,10 @@ from decimal import Decimal
 import pytest
 from sqlmodel import select
 
-from bot.actions import ActionRequest, perform
-from bot.actors import Actor
-from bot.declarations import current
-from bot.errors import Forbidden
+from bot.core.actions import ActionRequest, perform
+from bot.core.actors import Actor
+from bot.core.errors import Forbidden
+from bot.declarations.autofill import current
 from storage.models import ApprovalStep, AuditEvent, Campaign, Product, Task, User
 from storage.models_approval import ApprovalRound
 

@@ -11,8 +11,9 @@ import httpx
 import pytest
 from sqlmodel import select
 
-from bot import approvals, policy
-from bot.declarations import current
+from bot.approvals import policy
+from bot.approvals import service as approvals
+from bot.declarations.autofill import current
 from storage.models import AuditEvent, Campaign, ChatMessage, OutboxMessage, Task, User
 from storage.models_approval import ApprovalEscalation, ApprovalRound
 from storage.types import utcnow
@@ -219,8 +220,8 @@ def test_gate_auto_submits_after_final_approval_and_says_why(live):
 
 
 def test_gate_auto_submit_blocked_by_a_submit_check(live):
-    from bot import actions
-    from bot.errors import Invalid
+    from bot.core import actions
+    from bot.core.errors import Invalid
 
     def blocker(session, task, req):
         raise Invalid("err.usage", usage="pre-check failed: price above 30-day low")
@@ -242,8 +243,8 @@ def test_gate_auto_submit_blocked_by_a_submit_check(live):
 
 def test_sla_reminder_then_escalation_under_controlled_time(live):
     """#7's sweep sends 催办 at 50 % of the step's SLA; at the SLA it escalates (not decides)."""
-    from bot import reminders
-    from bot.watch_settings import WatchSettings
+    from bot.watch import reminders
+    from bot.watch.settings import WatchSettings
     from storage.models import ApprovalStep
 
     db = live.container.db
@@ -284,7 +285,7 @@ def test_any_of_step_needs_one_of_its_roles(live):
 def test_team_policy_names_who_holds_a_role(live):
     client = httpx.Client(base_url=live.url, timeout=30)
     with live.container.db.session() as s:
-        from bot.users import add_user
+        from bot.core.users import add_user
 
         add_user(s, "qian.wu", ["manager"], display_name="钱伍(经理)", chat="web",
                  external_id="qian.wu")

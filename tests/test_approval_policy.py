@@ -6,8 +6,8 @@ from decimal import Decimal
 
 import pytest
 
-from bot import policy
-from bot.policy import Facts, PolicyError
+from bot.approvals import policy
+from bot.approvals.policy import Facts, PolicyError
 
 
 def steps(**kw) -> list[tuple]:
@@ -77,9 +77,9 @@ def test_facts_from_a_real_declaration(seeded):
     """Discount, budget (subsidy × promo stock) and margin come from lines and product cost."""
     from sqlmodel import select
 
-    from bot.actions import ActionRequest, perform
-    from bot.actors import Actor
-    from bot.declarations import current
+    from bot.core.actions import ActionRequest, perform
+    from bot.core.actors import Actor
+    from bot.declarations.autofill import current
     from storage.models import Campaign, Product, Task, User
 
     db = seeded

@@ -11,10 +11,11 @@ import pytest
 from sqlmodel import select
 
 import commands  # noqa: F401
-from adapters.platforms.base import ItemResult, ReviewStatus
-from bot import data_plugin, learning, rules
-from bot.errors import Invalid
-from bot.submissions import apply_review
+from bot.core.errors import Invalid
+from bot.core.ports import ItemResult, ReviewStatus
+from bot.declarations import learning, rules
+from bot.declarations import plugin as data_plugin
+from bot.submissions.service import apply_review
 from cards.builders import BUILDERS
 from commands import Inbound, router
 from storage.models import AuditEvent, OutboxMessage, Task

@@ -11,9 +11,10 @@ from types import SimpleNamespace
 import pytest
 from sqlmodel import select
 
-from bot import compliance, data_plugin, price_history
-from bot.declarations import current
-from bot.errors import Forbidden, Invalid
+from bot.core.errors import Forbidden, Invalid
+from bot.declarations import compliance, price_history
+from bot.declarations import plugin as data_plugin
+from bot.declarations.autofill import current
 from storage.models import AuditEvent, Campaign, QualificationDocument, Task
 from storage.types import utcnow
 from tests.fakes import data_pool as pool

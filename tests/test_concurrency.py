@@ -7,10 +7,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 from sqlmodel import select
 
-from bot.actions import ActionRequest, perform
-from bot.actors import Actor
-from bot.errors import Conflict
-from bot.users import add_user
+from bot.core.actions import ActionRequest, perform
+from bot.core.actors import Actor
+from bot.core.errors import Conflict
+from bot.core.users import add_user
 from storage.models import AuditEvent, Task
 
 

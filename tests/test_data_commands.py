@@ -11,8 +11,9 @@ from fastapi.testclient import TestClient
 from sqlmodel import select
 
 import commands  # noqa: F401
-from bot import data_plugin, doc_alerts
-from bot.declarations import current
+from bot.declarations import doc_alerts
+from bot.declarations import plugin as data_plugin
+from bot.declarations.autofill import current
 from cards.builders import BUILDERS
 from commands import Inbound, router
 from storage.models import AuditEvent, OutboxMessage, Task

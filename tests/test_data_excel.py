@@ -17,8 +17,10 @@ from openpyxl import load_workbook
 from pydantic import SecretStr
 from sqlmodel import select
 
-from bot import data_plugin, exporters, templating
-from bot.declarations import current
+from bot.core import templating
+from bot.declarations import exporters
+from bot.declarations import plugin as data_plugin
+from bot.declarations.autofill import current
 from storage.models import Campaign, Product, QualificationDocument, Task
 from tests.fakes import data_pool as pool
 

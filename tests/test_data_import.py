@@ -12,7 +12,7 @@ from openpyxl import Workbook, load_workbook
 from sqlmodel import select
 from typer.testing import CliRunner
 
-from bot import exporters, importers
+from bot.declarations import exporters, importers
 from storage.models import Product, QualificationDocument
 from storage.models_data import PriceRecord, ProductCategory
 from tests.fakes.data_pool import image_file
@@ -190,8 +190,8 @@ def test_price_history_import(db, tmp_path):
 
 
 def test_cli_import_progress_errors_and_exit_codes(db, tmp_path, monkeypatch):
-    from bot.cli import app
-    from bot.settings import get_settings
+    from bot.cli.main import app
+    from bot.core.settings import get_settings
 
     monkeypatch.setenv("PROMOPILOT_DATABASE_URL", db.url)
     monkeypatch.setenv("PROMOPILOT_LANGUAGE", "en")

@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 from sqlmodel import select
 
-from adapters.chat.base import ChatDeliveryError
 from adapters.chat.dingtalk import build_adapter
 from adapters.chat.dingtalk.settings import DingTalkSettings
-from bot.users import link
+from bot.core.ports import ChatDeliveryError
+from bot.core.users import link
 from cards.model import Button, Card, CardField
 from storage.models import User
 from tests.fakes.dingtalk import FakeDingTalk

@@ -10,9 +10,9 @@ from datetime import timedelta
 import pytest
 from sqlmodel import select
 
-from adapters.platforms.base import Notice
-from bot.ingest import ingest
-from bot.users import add_user, link
+from bot.core.ports import Notice
+from bot.core.users import add_user, link
+from bot.watch.ingest import ingest
 from cards.callback import CallbackData
 from storage.models import AuditEvent, ChatBinding, OutboxMessage, Task, User
 from storage.types import utcnow
@@ -248,8 +248,8 @@ def test_admin_adds_the_stranger_who_can_then_claim(dingtalk, fake, seeded):
 
 
 def test_card_follows_the_platform_result(dingtalk, fake, seeded):
-    from bot import lifecycle
-    from bot.actors import Actor
+    from bot.core import lifecycle
+    from bot.core.actors import Actor
 
     task, out_track_id, card = posted_card(dingtalk, fake, seeded)
     with seeded.session() as session:  # the pipeline got it to review (tested elsewhere)

@@ -11,9 +11,9 @@ from sqlmodel import select
 
 from adapters.chat.dingtalk import bind_webhook_group, build_adapter
 from adapters.chat.dingtalk.settings import DingTalkSettings
-from adapters.platforms.base import Notice
-from bot import outbox
-from bot.ingest import ingest
+from bot.core import outbox
+from bot.core.ports import Notice
+from bot.watch.ingest import ingest
 from storage.models import OutboxMessage
 from storage.types import utcnow
 from tests.fakes.dingtalk import FakeDingTalk

@@ -68,7 +68,7 @@ def test_published_notice_to_accepted_result(live):
 
 
 def test_platform_rejection_goes_back_to_drafting_with_reasons(live):
-    from bot.declarations import current
+    from bot.declarations.autofill import current
 
     client = httpx.Client(base_url=live.url, timeout=30)
     tid = client.get("/api/tasks", params={"platform": "jd"}).json()[0]["id"]

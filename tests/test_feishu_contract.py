@@ -17,9 +17,9 @@ import httpx
 import pytest
 from sqlmodel import select
 
-from adapters.platforms.base import Notice
-from bot.ingest import ingest
-from bot.settings import Settings
+from bot.core.ports import Notice
+from bot.core.settings import Settings
+from bot.watch.ingest import ingest
 from storage.db import Database
 from storage.models import (
     AuditEvent,

@@ -21,7 +21,7 @@ from lark_oapi.core.json import JSON
 import adapters.chat.feishu as feishu
 from adapters.chat.feishu.longconn import LongConnection
 from adapters.chat.feishu.settings import FeishuSettings
-from bot.settings import Settings
+from bot.core.settings import Settings
 from tests.fakes.feishu import card_action, message_event
 from tests.test_feishu_contract import CHAT, KEY, Env, _env, button, card_of, new_notice, task
 

@@ -10,8 +10,8 @@ import pytest
 from sqlmodel import select
 
 from adapters.platforms.http_json import HttpJsonSource
-from bot.ingest import ingest
-from bot.watcher import Watcher
+from bot.watch.ingest import ingest
+from bot.watch.watcher import Watcher
 from cards.builders import BUILDERS
 from cards.render_html import render_html
 from storage.models import AuditEvent, Campaign, OutboxMessage, Task
@@ -133,7 +133,7 @@ def test_source_failures_are_reported_not_raised(seeded, feed):
 
 
 def test_new_notice_posts_one_card_per_bound_channel(seeded):
-    from adapters.platforms.base import Notice
+    from bot.core.ports import Notice
 
     db = seeded
     n = Notice(platform="douyin", external_id="DY-1", title="抖音测试")

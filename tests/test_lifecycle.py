@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from sqlmodel import select
 
-from bot.actions import ActionRequest, perform
-from bot.actors import Actor
-from bot.errors import Conflict, Forbidden, Invalid, NotFound
+from bot.core.actions import ActionRequest, perform
+from bot.core.actors import Actor
+from bot.core.errors import Conflict, Forbidden, Invalid, NotFound
 from storage.models import AuditEvent, Task, User
 
 

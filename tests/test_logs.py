@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 
-from bot.logs import StructuredFormatter
+from bot.core.logs import StructuredFormatter
 
 
 def record(msg: str, **extra) -> logging.LogRecord:

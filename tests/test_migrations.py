@@ -41,8 +41,8 @@ def tables(url: str) -> set[str]:
 
 
 def test_cli_upgrade_downgrade_upgrade(empty_url, monkeypatch):
-    from bot.cli import app
-    from bot.settings import get_settings
+    from bot.cli.main import app
+    from bot.core.settings import get_settings
 
     monkeypatch.setenv("PROMOPILOT_DATABASE_URL", empty_url)
     get_settings.cache_clear()

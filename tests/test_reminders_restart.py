@@ -26,10 +26,10 @@ from sqlalchemy import create_engine, func, text
 from sqlalchemy.engine import make_url
 from sqlmodel import select
 
-from adapters.platforms.base import Notice
+from bot.core.ports import Notice
+from bot.core.settings import Settings
 from bot.demo import seed
-from bot.ingest import ingest
-from bot.settings import Settings
+from bot.watch.ingest import ingest
 from storage.db import Database, upgrade
 from storage.models import ChatMessage, OutboxMessage, ReminderLog, Task, User
 from tests.conftest import IN_CI, PG_ADMIN_URL, free_port

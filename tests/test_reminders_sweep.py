@@ -12,13 +12,13 @@ import pytest
 from sqlalchemy import text
 from sqlmodel import select
 
-from adapters.platforms.base import Notice
-from bot.actions import ActionRequest, perform
-from bot.actors import Actor
-from bot.ingest import ingest
-from bot.reminders import due_query, sweep
-from bot.watch_settings import WatchSettings
-from cards import watch as _watch_cards  # noqa: F401  (the feature's cards)
+from bot.core.actions import ActionRequest, perform
+from bot.core.actors import Actor
+from bot.core.ports import Notice
+from bot.watch import cards as _watch_cards  # noqa: F401  (the feature's cards)
+from bot.watch.ingest import ingest
+from bot.watch.reminders import due_query, sweep
+from bot.watch.settings import WatchSettings
 from cards.builders import BUILDERS
 from commands import Inbound, router
 from storage.models import (
@@ -310,8 +310,8 @@ def test_routing_by_category_and_mentions(seeded):
         card = BUILDERS["task"](s, {"task_id": beauty}, "en")
     assert {"chen.jing", "li.na", "wang.fang"} <= set(card.mentions)
     # Later changes of the food task's card stay out of the beauty channel too.
-    from bot import lifecycle
-    from bot import outbox as outbox_module
+    from bot.core import lifecycle
+    from bot.core import outbox as outbox_module
 
     lifecycle.on_transition(outbox_module.task_card_listener)  # as the app wires it
     perform(db, ActionRequest(food, "claim", Actor.of(user(db, "li.na"))))

@@ -11,7 +11,7 @@ import pytest
 import yaml
 from sqlmodel import select
 
-from bot import compliance, price_history, rules
+from bot.declarations import compliance, price_history, rules
 from storage.models import Campaign, QualificationDocument, Task
 from storage.models_data import RuleVersion
 from storage.types import utcnow
@@ -27,7 +27,7 @@ def licence(db) -> int:
 def violations(db, task_id: int) -> list[compliance.Violation]:
     with db.session() as s:
         task = s.get(Task, task_id)
-        from bot.declarations import current
+        from bot.declarations.autofill import current
 
         declaration, _ = current(s, task_id)
         return compliance.check(s, task, declaration)

@@ -13,9 +13,9 @@ import httpx
 import pytest
 from sqlmodel import select
 
-from adapters.platforms.base import Notice
-from bot.ingest import ingest
-from bot.users import add_user
+from bot.core.ports import Notice
+from bot.core.users import add_user
+from bot.watch.ingest import ingest
 from storage.models import AuditEvent, Campaign, ChatBinding, ChatMessage, Task, User
 from storage.types import utcnow
 from tests.fakes.slack import (
@@ -410,9 +410,9 @@ def test_blocks_refused_by_slack_fall_back_to_text(live, fake):
 
 
 def test_approval_card_wrong_role_refused_and_manager_rejects_with_reason(live, fake):
-    from bot.actions import ActionRequest, perform
-    from bot.actors import Actor
-    from bot.users import by_chat
+    from bot.core.actions import ActionRequest, perform
+    from bot.core.actors import Actor
+    from bot.core.users import by_chat
 
     db = live.container.db
     bind(db)

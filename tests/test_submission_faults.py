@@ -13,11 +13,11 @@ from sqlmodel import select
 from adapters.platforms.submitters import PlatformChannels, SubmissionConfig
 from adapters.platforms.submitters.excel import ExcelConfig
 from adapters.platforms.submitters.http_json import HttpJsonConfig
-from bot.actions import ActionRequest, perform
-from bot.actors import Actor
-from bot.declarations import current
-from bot.errors import Conflict, Forbidden, Invalid
-from bot.submissions import SubmissionService, idempotency_key
+from bot.core.actions import ActionRequest, perform
+from bot.core.actors import Actor
+from bot.core.errors import Conflict, Forbidden, Invalid
+from bot.declarations.autofill import current
+from bot.submissions.service import SubmissionService, idempotency_key
 from cards.builders import BUILDERS
 from storage.models import AuditEvent, Campaign, SubmissionAttempt, Task, User
 from storage.models_approval import SubmissionRun

@@ -7,10 +7,10 @@ import pytest
 from sqlalchemy import update
 from sqlmodel import select
 
-from bot import lifecycle
-from bot.actors import Actor
-from bot.errors import Conflict, Forbidden
-from bot.lifecycle import SYSTEM, TRANSITIONS, State
+from bot.core import lifecycle
+from bot.core.actors import Actor
+from bot.core.errors import Conflict, Forbidden
+from bot.core.lifecycle import SYSTEM, TRANSITIONS, State
 from storage.models import AuditEvent, Task, User
 
 ROLE_OF = {"market": "wang.fang", "ops": "li.na", "manager": "zhou.qiang", "finance": "zhao.lei",

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.extract_dates import extract
+from bot.watch.extract_dates import extract
 
 SH = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2026, 10, 20, 10, 0, tzinfo=SH)

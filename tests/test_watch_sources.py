@@ -18,8 +18,8 @@ from adapters.platforms.html_list import HtmlListSource
 from adapters.platforms.http_json import HttpJsonSource
 from adapters.platforms.rss import RssSource
 from adapters.platforms.sources_config import SourcesConfigError, build, load
-from bot.watcher import Watcher
-from cards import watch as _watch_cards  # noqa: F401  (the feature's cards)
+from bot.watch import cards as _watch_cards  # noqa: F401  (the feature's cards)
+from bot.watch.watcher import Watcher
 from cards.builders import BUILDERS
 from storage.models import Campaign, OutboxMessage, Task
 from storage.models_watch import NoticeBody, SourceState
@@ -302,9 +302,9 @@ def test_healthz_and_cli_show_source_health(live, server, monkeypatch, tmp_path)
     import httpx
     from typer.testing import CliRunner
 
-    from bot.cli import app
-    from bot.settings import get_settings
-    from bot.watch_settings import get_watch_settings
+    from bot.cli.main import app
+    from bot.core.settings import get_settings
+    from bot.watch.settings import get_watch_settings
 
     broken = server.serve("/down", b"oops", status=503, etag=False)
     config = tmp_path / "sources.yaml"
@@ -340,7 +340,7 @@ def test_fixture_files_are_really_gbk():
 
 
 def test_example_sources_file_is_valid():
-    from bot.settings import ROOT
+    from bot.core.settings import ROOT
 
     built = build(load(ROOT / "config" / "sources.example.yaml"), timezone="Asia/Shanghai",
                   base_url="http://127.0.0.1:8000")

@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from adapters.platforms.base import MAX_TITLE, Notice
 from adapters.platforms.http_json import MalformedNotice, clean_text, parse_time
 from adapters.platforms.rss import stable_id
 from adapters.platforms.sandbox.seed import PLATFORMS
 from adapters.platforms.textenc import decode
+from bot.core.ports import MAX_TITLE, Notice
 
 log = logging.getLogger(__name__)
 MAX_BYTES = 20 * 1024 * 1024

@@ -14,11 +14,11 @@ from urllib.parse import urljoin
 import httpx
 from bs4 import BeautifulSoup, Tag
 
-from adapters.platforms.base import MAX_TITLE, Notice
 from adapters.platforms.http_fetch import conditional_get, new_validators
 from adapters.platforms.http_json import MalformedNotice, clean_text
 from adapters.platforms.rss import stable_id
 from adapters.platforms.textenc import decode
+from bot.core.ports import MAX_TITLE, Notice
 
 log = logging.getLogger(__name__)
 DEFAULT_SELECTORS = {"item": "li", "title": "a", "link": "a@href", "text": ""}

@@ -15,9 +15,9 @@ from zoneinfo import ZoneInfo
 import httpx
 import jmespath
 
-from adapters.platforms.base import MAX_TITLE, Notice
 from adapters.platforms.http_fetch import conditional_get, new_validators
 from adapters.platforms.textenc import decode
+from bot.core.ports import MAX_TITLE, Notice
 
 log = logging.getLogger(__name__)
 

@@ -1,5 +1,5 @@
 """RSS/Atom announcement feeds (feedparser). Dates are read from the entry text by the
-ingest step (``bot.extract_dates``); the entry's id (or link) is its stable external id."""
+ingest step (``bot.watch.extract_dates``); the entry's id (or link) is its stable external id."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ import feedparser
 import httpx
 from bs4 import BeautifulSoup
 
-from adapters.platforms.base import MAX_TITLE, Notice
 from adapters.platforms.http_fetch import conditional_get, new_validators
 from adapters.platforms.http_json import MalformedNotice, clean_text
+from bot.core.ports import MAX_TITLE, Notice
 
 log = logging.getLogger(__name__)
 

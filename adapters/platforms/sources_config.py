@@ -15,11 +15,11 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
-from adapters.platforms.base import NoticeSource
 from adapters.platforms.file_drop import FileDropSource
 from adapters.platforms.html_list import DEFAULT_SELECTORS, HtmlListSource
 from adapters.platforms.http_json import SANDBOX_MAPPING, HttpJsonSource
 from adapters.platforms.rss import RssSource
+from bot.core.ports import NoticeSource
 
 Kind = Literal["http_json", "rss", "html_list", "file_drop", "sandbox"]
 _ENV = re.compile(r"\$\{([A-Z0-9_]+)\}")

@@ -11,11 +11,11 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 from sqlmodel import select
 
-from bot.actions import ActionRequest, perform
-from bot.actors import Actor
-from bot.errors import DomainError
-from bot.i18n import normalise
-from bot.users import by_name
+from bot.core.actions import ActionRequest, perform
+from bot.core.actors import Actor
+from bot.core.errors import DomainError
+from bot.core.i18n import normalise
+from bot.core.users import by_name
 from storage.models import AuditEvent, Campaign, Task, User
 
 bearer = HTTPBearer(auto_error=False)
@@ -149,7 +149,7 @@ def build_router(container) -> APIRouter:
 
     @router.get("/tasks/{task_id}", response_model=TaskDetail)
     def task(task_id: int) -> dict:
-        from bot.declarations import current
+        from bot.declarations.autofill import current
 
         with db.session() as session:
             row = session.exec(select(Task, Campaign, User.name)

@@ -10,14 +10,14 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse, RedirectResponse
 
 import commands  # noqa: F401  (registers the commands)
-from adapters.chat.web import WebChatAdapter
+from adapters.chat.web.adapter import WebChatAdapter
+from adapters.chat.web.live import LiveHub
 from adapters.platforms.sandbox.server import build_router as sandbox_router
 from bot import wiring
-from bot.scheduler import build_scheduler, threaded
-from bot.settings import Settings, get_settings
-from bot.watcher import Watcher
+from bot.core.scheduler import build_scheduler, threaded
+from bot.core.settings import Settings, get_settings
+from bot.watch.watcher import Watcher
 from bot.web import api, console
-from bot.web.live import LiveHub
 
 log = logging.getLogger(__name__)
 

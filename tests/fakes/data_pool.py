@@ -10,8 +10,8 @@ from pathlib import Path
 from PIL import Image
 from sqlmodel import select
 
-from bot.actions import ActionRequest, perform
-from bot.actors import Actor
+from bot.core.actions import ActionRequest, perform
+from bot.core.actors import Actor
 from storage.db import Database
 from storage.models import (
     Campaign,

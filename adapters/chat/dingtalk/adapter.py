@@ -15,8 +15,8 @@ import secrets
 
 from sqlmodel import select
 
-from adapters.chat.base import ChatDeliveryError
-from bot.settings import get_settings
+from bot.core.ports import ChatDeliveryError
+from bot.core.settings import get_settings
 from cards.model import Card
 from storage.db import Database
 from storage.models import ChatIdentity, User

@@ -17,10 +17,10 @@ from typing import Any
 from sqlmodel import Session, select
 
 import commands  # noqa: F401  (registers the text commands)
-from bot import outbox
-from bot.i18n import t
-from bot.idempotency import Duplicate, once
-from bot.settings import get_settings
+from bot.core import outbox
+from bot.core.i18n import t
+from bot.core.idempotency import Duplicate, once
+from bot.core.settings import get_settings
 from commands.router import Inbound, Reply, router
 from storage.db import Database
 from storage.models import ChatIdentity, ChatMessage, OutboxMessage

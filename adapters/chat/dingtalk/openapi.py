@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from adapters.chat.base import ChatDeliveryError
+from bot.core.ports import ChatDeliveryError
 
 from .settings import DingTalkSettings
 

@@ -11,11 +11,10 @@ from __future__ import annotations
 import json
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
-from bot.i18n import t
+from bot.core.i18n import t
 from cards.model import Button, Card
 
 from . import escape
-from . import texts as _texts  # noqa: F401  (registers the texts)
 
 TITLE_MAX = 100  # shown in the chat list and card header
 VALUE_MAX = 500

@@ -22,7 +22,7 @@ from urllib.parse import quote_plus
 import httpx
 from pydantic import SecretStr
 
-from adapters.chat.base import ChatDeliveryError
+from bot.core.ports import ChatDeliveryError
 
 log = logging.getLogger(__name__)
 TIMEOUT = httpx.Timeout(10.0, connect=5.0)

@@ -28,9 +28,9 @@ from lark_oapi.api.im.v1 import (
 )
 from lark_oapi.core.token import TokenManager
 
-from adapters.chat.base import ChatDeliveryError
 from adapters.chat.feishu.render import post_content, render
 from adapters.chat.feishu.settings import FeishuSettings
+from bot.core.ports import ChatDeliveryError
 from cards.model import Card
 
 log = logging.getLogger(__name__)

@@ -2,7 +2,7 @@
 
 Both receive paths (the HTTP endpoint and the long connection) hand the SDK's typed events
 to one ``FeishuInbound``. A message is claimed once by its message id (Feishu re-delivers
-at 15 s, 5 min, 1 h, 6 h); a click goes through ``bot.actions`` keyed by its event id, so a
+at 15 s, 5 min, 1 h, 6 h); a click goes through ``bot.core.actions`` keyed by its event id, so a
 re-delivered or double click changes state once. Replies to messages go through the
 outbox (retried, rate limited, never doubled); a click is answered at once with a toast
 and the card as it is now.
@@ -28,10 +28,10 @@ from sqlmodel import Session, select
 
 from adapters.chat.feishu.adapter import FeishuAdapter, FeishuUser
 from adapters.chat.feishu.render import COMMENT_FIELD, VALUE_KEY, render
-from bot import outbox
-from bot.i18n import register, t
-from bot.idempotency import Duplicate, once
-from bot.users import by_chat, link
+from bot.core import outbox
+from bot.core.i18n import t
+from bot.core.idempotency import Duplicate, once
+from bot.core.users import by_chat, link
 from cards.builders import BUILDERS
 from cards.model import Card
 from commands.router import Inbound, Reply, router
@@ -44,12 +44,6 @@ MISS_TTL = 60.0  # seconds an unknown open_id is not looked up again
 TASK_KINDS = {"task", "notice", "result"}  # what the "task" builder makes
 _MENTION_KEY = re.compile(r"@_user_\d+|@_all")
 
-register({
-    "feishu.not_a_button": {
-        "zh-CN": "这个按钮不是 PromoPilot 的,或已失效。",
-        "en": "This button is not a PromoPilot button, or it has expired.",
-    },
-})
 
 
 def summary(card: Card) -> str:

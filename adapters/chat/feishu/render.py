@@ -14,7 +14,7 @@ import json
 import re
 from typing import Any
 
-from bot.i18n import register, t
+from bot.core.i18n import t
 from cards.model import Button, Card
 
 MAX_CARD_BYTES = 28_000  # Feishu: card content ≤ 30 KB; keep room for the request envelope
@@ -32,14 +32,6 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _AT_TAG = re.compile(r"<(\s*/?\s*at\b)", re.I)
 _OPEN_ID = re.compile(r"^ou_[A-Za-z0-9_-]{1,64}$")
 
-register({
-    "feishu.truncated": {"zh-CN": "内容过长,已截断,完整内容请在控制台查看。",
-                         "en": "Content truncated; see the full card in the console."},
-    "feishu.more_rows": {"zh-CN": "……另有 {n} 行", "en": "… {n} more rows"},
-    "feishu.comment": {"zh-CN": "原因 / 备注(放弃、驳回、要求修改时必填)",
-                       "en": "Reason / comment (required to skip, reject or request changes)"},
-    "feishu.locked": {"zh-CN": "已锁定", "en": "Locked"},
-})
 
 
 def clean(text: object, limit: int | None = None) -> str:

@@ -24,8 +24,8 @@ from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.chat.base import ChatDeliveryError
-from bot.settings import get_settings
+from bot.core.ports import ChatDeliveryError
+from bot.core.settings import get_settings
 from cards.model import Card
 
 from .escape import link

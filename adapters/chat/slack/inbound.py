@@ -20,12 +20,12 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 
-from adapters.chat.base import ChatDeliveryError
-from bot.actors import ROLES
-from bot.i18n import looks_chinese, normalise, t
-from bot.idempotency import Duplicate, once
-from bot.settings import get_settings
-from bot.users import by_chat
+from bot.core.actors import ROLES
+from bot.core.i18n import looks_chinese, normalise, t
+from bot.core.idempotency import Duplicate, once
+from bot.core.ports import ChatDeliveryError
+from bot.core.settings import get_settings
+from bot.core.users import by_chat
 from commands.router import Inbound, Reply, router
 from storage.db import Database
 from storage.models import OutboxMessage

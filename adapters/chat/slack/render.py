@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import json
 
-from bot.i18n import t
+from bot.core.i18n import t
 from cards.model import Button, Card
 
-from . import texts  # noqa: F401  (registers the texts)
 from .escape import ELLIPSIS, fit, link, mrkdwn, plain
 
 MAX_BLOCKS = 50

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import httpx
 
-from adapters.platforms.base import ItemResult, ReviewStatus, SubmissionItem, SubmitReceipt
 from adapters.platforms.http_util import TIMEOUT, check, with_retries
+from bot.core.ports import ItemResult, ReviewStatus, SubmissionItem, SubmitReceipt
 
 
 class SandboxSubmitter:

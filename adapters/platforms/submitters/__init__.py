@@ -15,12 +15,12 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, Field, ValidationError
 
-from adapters.platforms.base import Submitter
 from adapters.platforms.submitters.assisted import AssistedConfig, AssistedSubmitter
 from adapters.platforms.submitters.base import NotConfigured
 from adapters.platforms.submitters.excel import ExcelConfig, ExcelHandoff
 from adapters.platforms.submitters.http_json import HttpJsonConfig, HttpJsonSubmitter
 from adapters.platforms.submitters.rpa import RpaConfig, RpaWebhookSubmitter
+from bot.core.ports import Submitter
 
 log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parents[3]

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from adapters.platforms.base import SubmissionItem, SubmitReceipt
 from adapters.platforms.submitters.base import waiting
+from bot.core.ports import SubmissionItem, SubmitReceipt
 
 
 class AssistedConfig(BaseModel):

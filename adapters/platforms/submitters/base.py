@@ -7,7 +7,7 @@ someone — a person (Excel file, assisted checklist) or a robot (RPA) — and r
 
 from __future__ import annotations
 
-from adapters.platforms.base import SubmissionItem, SubmitReceipt
+from bot.core.ports import SubmissionItem, SubmitReceipt
 
 WAITING = "waiting"
 

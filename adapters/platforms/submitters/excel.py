@@ -14,8 +14,8 @@ from openpyxl import Workbook
 from openpyxl.styles import Font
 from pydantic import BaseModel, Field
 
-from adapters.platforms.base import SubmissionItem, SubmitReceipt
 from adapters.platforms.submitters.base import waiting
+from bot.core.ports import SubmissionItem, SubmitReceipt
 
 DEFAULT_COLUMNS = {"sku": "商品编码(SKU)", "list_price": "原价", "promo_price": "活动价",
                    "promo_stock": "活动库存"}

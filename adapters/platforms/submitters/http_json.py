@@ -17,9 +17,9 @@ import jmespath
 from pydantic import BaseModel, Field
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
-from adapters.platforms.base import ItemResult, ReviewStatus, SubmissionItem, SubmitReceipt
 from adapters.platforms.http_util import RetryableHTTPError, check
 from adapters.platforms.submitters.base import PermanentSubmitError
+from bot.core.ports import ItemResult, ReviewStatus, SubmissionItem, SubmitReceipt
 
 log = logging.getLogger(__name__)
 

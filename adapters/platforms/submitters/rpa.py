@@ -18,9 +18,9 @@ import time
 import httpx
 from pydantic import BaseModel
 
-from adapters.platforms.base import SubmissionItem, SubmitReceipt
 from adapters.platforms.http_util import check, with_retries
 from adapters.platforms.submitters.base import NotConfigured, item_dicts, waiting
+from bot.core.ports import SubmissionItem, SubmitReceipt
 
 WINDOW_SECONDS = 300
 

@@ -1,0 +1,120 @@
+"""The ``promopilot`` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import json
+
+import typer
+
+from bot.core import logs
+from bot.core.settings import get_settings
+
+app = typer.Typer(help="PromoPilot: promotion declarations run from group chats.",
+                  no_args_is_help=True)
+db_app = typer.Typer(help="Database migrations.")
+app.add_typer(db_app, name="db")
+
+
+def _database():
+    from storage.db import Database
+
+    return Database(get_settings().database_url)
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = typer.Argument("heads")) -> None:
+    """Apply migrations (default: all)."""
+    from storage.db import upgrade
+
+    upgrade(get_settings().database_url, revision)
+    typer.echo(f"database upgraded to {revision}")
+
+
+@db_app.command("downgrade")
+def db_downgrade(revision: str = typer.Argument("-1")) -> None:
+    """Revert migrations (default: one step; ``base`` for all)."""
+    from storage.db import downgrade
+
+    downgrade(get_settings().database_url, revision)
+    typer.echo(f"database downgraded to {revision}")
+
+
+@app.command()
+def demo() -> None:
+    """Seed demo people, products, documents, channels and sandbox notices."""
+    from bot.demo import seed
+
+    settings = get_settings()
+    typer.echo(json.dumps(seed(_database(), settings), ensure_ascii=False))
+
+
+@app.command()
+def run(migrate: bool = typer.Option(True, help="apply migrations first")) -> None:
+    """Serve PromoPilot (console, API, sandbox, chat endpoints) and run the jobs."""
+    import uvicorn
+
+    from bot.demo import is_empty, seed
+    from bot.web.app import create_app
+    from storage.db import upgrade
+
+    settings = get_settings()
+    logs.setup(settings.log_level, settings.log_json)
+    if migrate:
+        upgrade(settings.database_url)
+    db = _database()
+    if settings.demo_on_empty and is_empty(db):
+        typer.echo("empty database: seeding demo data")
+        seed(db, settings)
+    db.dispose()
+    typer.echo(f"PromoPilot console: {settings.base_url}/console  API docs: "
+               f"{settings.base_url}/docs")
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
+                log_config=None)
+
+
+@app.command()
+def watch(once: bool = typer.Option(True, "--once/--loop", help="one pass (for cron)")) -> None:
+    """Poll every notice source once and ingest what is new or changed."""
+    from bot import wiring
+    from bot.watch.watcher import Watcher
+
+    settings = get_settings()
+    logs.setup(settings.log_level, settings.log_json)
+    container = wiring.build(settings)
+    watcher = Watcher(container.db, container.sources)
+    report = watcher.run_once()
+    typer.echo(json.dumps({"new": len(report.new), "updated": len(report.updated),
+                           "unchanged": report.unchanged, "failed": report.failed,
+                           "sources": [h.as_dict() for h in watcher.health.values()]},
+                          ensure_ascii=False, default=str))
+    if not once:
+        typer.echo("use the server (promopilot run) for continuous watching")
+
+
+@app.command("dispatch")
+def dispatch() -> None:
+    """Send due outbox messages once (normally the server does this)."""
+    from bot.web.app import create_app
+
+    settings = get_settings()
+    logs.setup(settings.log_level, settings.log_json)
+    container = create_app(settings).state.container  # with every plugin's builders
+    typer.echo(f"sent {asyncio.run(container.dispatcher.run_due())}")
+
+
+# Feature modules add their commands with ``register(app)``; listed here, imported lazily.
+CLI_MODULES = ["bot.watch.cli", "bot.cli.audit", "bot.declarations.cli"]
+for _name in CLI_MODULES:
+    try:
+        _module = importlib.import_module(_name)
+    except ModuleNotFoundError as _exc:
+        if _exc.name != _name:
+            raise
+        continue
+    _module.register(app)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,115 @@
+"""One entry point for every decision a person (or the system) makes on a task.
+
+A click from any chat, a text command and a REST call all become ``ActionRequest`` and
+go through ``perform``: once per delivery id, one transaction, then the outbox is kicked.
+Features register their handlers with ``@handles("name")`` (as listeners register with the
+lifecycle); an action without one is a plain lifecycle transition. The core names no feature.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlmodel import Session
+
+from bot.core import lifecycle
+from bot.core.actors import Actor
+from bot.core.errors import NotFound
+from bot.core.idempotency import Duplicate, once
+from bot.core.lifecycle import Outcome
+from storage.db import Database
+from storage.models import Task
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ActionRequest:
+    task_id: int
+    action: str
+    actor: Actor
+    comment: str | None = None
+    event_id: str | None = None  # the platform's delivery id: same id → handled once
+    version: int | None = None  # the card version the click came from
+    payload: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    task_id: int
+    action: str
+    before: str
+    state: str
+    version: int
+    duplicate: bool = False
+
+
+Handler = Callable[[Session, Task, ActionRequest], Outcome]
+HANDLERS: dict[str, Handler] = {}
+after_commit: list[Callable[[ActionResult], None]] = []
+# Checks run inside the transaction before an action's handler; raise a DomainError to block
+# (e.g. the compliance pre-check before request_approval and submit).
+Guard = Callable[[Session, Task, ActionRequest], None]
+before_action: dict[str, list[Guard]] = {}
+
+
+def guard(*names: str) -> Callable[[Guard], Guard]:
+    def register(fn: Guard) -> Guard:
+        for name in names:
+            guards = before_action.setdefault(name, [])
+            if fn not in guards:
+                guards.append(fn)
+        return fn
+
+    return register
+
+
+def handles(*names: str) -> Callable[[Handler], Handler]:
+    def register(fn: Handler) -> Handler:
+        for name in names:
+            HANDLERS[name] = fn
+        return fn
+
+    return register
+
+
+def _plain(session: Session, task: Task, req: ActionRequest) -> Outcome:
+    return lifecycle.apply(session, task.id or 0, req.action, req.actor, comment=req.comment,
+                           expected_version=req.version, event_id=req.event_id)
+
+
+def perform(db: Database, req: ActionRequest) -> ActionResult:
+    """Do one action once; raises DomainError subclasses with a user-facing reason."""
+    event_key = f"action:{req.event_id}" if req.event_id else None
+
+    def work(session: Session) -> ActionResult:
+        task = session.get(Task, req.task_id)
+        if task is None:
+            raise NotFound("err.not_found", task_id=req.task_id)
+        before = task.state
+        for check in before_action.get(req.action, []):
+            check(session, task, req)
+        handler = HANDLERS.get(req.action, _plain)
+        outcome = handler(session, task, req)
+        return ActionResult(req.task_id, req.action, before, outcome.after, outcome.version)
+
+    try:
+        result = once(db, event_key, work)
+    except Duplicate:
+        with db.session() as session:
+            task = session.get(Task, req.task_id)
+            if task is None:
+                raise NotFound("err.not_found", task_id=req.task_id) from None
+            result = ActionResult(req.task_id, req.action, task.state, task.state,
+                                  task.version, duplicate=True)
+        log.info("duplicate delivery ignored", extra={"event_id": req.event_id,
+                                                      "task_id": req.task_id})
+        return result
+    for callback in list(after_commit):
+        try:
+            callback(result)
+        except Exception:  # noqa: BLE001 - a notification hiccup must not undo the action
+            log.exception("after_commit callback failed")
+    return result

@@ -1,0 +1,245 @@
+"""The promotion lifecycle: every state change of a task happens here and only here.
+
+Each transition is a conditional ``UPDATE … WHERE state IN (…)`` (never read-then-write),
+checks the actor's role, writes an audit event and tells the listeners (cards, reminders,
+submissions). Idempotency by delivery id is the caller's ``bot.core.idempotency.once``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+
+from sqlalchemy import update
+from sqlmodel import Session, select
+
+from bot.core.actors import Actor
+from bot.core.errors import Conflict, Forbidden, Invalid, NotFound
+from bot.core.i18n import t
+from storage.models import AuditEvent, Task, User
+from storage.types import utcnow
+
+log = logging.getLogger(__name__)
+
+
+class State(StrEnum):
+    NEW = "new"
+    CLAIMED = "claimed"
+    DRAFTING = "drafting"
+    IN_APPROVAL = "in_approval"
+    APPROVED = "approved"
+    SUBMITTING = "submitting"
+    SUBMITTED = "submitted"
+    IN_REVIEW = "in_review"
+    ACCEPTED = "accepted"
+    PLATFORM_REJECTED = "platform_rejected"
+    RUNNING = "running"
+    FINISHED = "finished"
+    SKIPPED = "skipped"
+    EXPIRED = "expired"
+
+
+OPEN_STATES = frozenset(
+    {State.NEW, State.CLAIMED, State.DRAFTING, State.IN_APPROVAL, State.APPROVED,
+     State.SUBMITTING, State.SUBMITTED, State.IN_REVIEW, State.PLATFORM_REJECTED}
+)
+CLOSED_STATES = frozenset(set(State) - OPEN_STATES)
+SYSTEM = frozenset({"system"})
+STAFF = frozenset({"market", "ops", "manager"})
+APPROVERS = frozenset({"manager", "finance", "legal"})
+
+
+@dataclass(frozen=True)
+class Transition:
+    action: str
+    sources: frozenset[State]
+    target: State
+    roles: frozenset[str]
+    claimant_only: bool = False  # the claimant (or a manager) only
+    sets_claimant: bool = False
+    clears_claimant: bool = False
+    needs_comment: bool = False
+
+
+def _t(action: str, sources: set[State], target: State, roles: frozenset[str], **kw: bool):
+    return action, Transition(action, frozenset(sources), target, roles, **kw)
+
+
+S = State
+TRANSITIONS: dict[str, Transition] = dict(
+    [
+        _t("claim", {S.NEW}, S.CLAIMED, STAFF, sets_claimant=True),
+        _t("release", {S.CLAIMED, S.DRAFTING}, S.NEW, STAFF, claimant_only=True,
+           clears_claimant=True),
+        _t("draft", {S.CLAIMED, S.DRAFTING, S.PLATFORM_REJECTED}, S.DRAFTING,
+           STAFF | {"design"}, claimant_only=True),
+        _t("request_approval", {S.DRAFTING}, S.IN_APPROVAL, STAFF, claimant_only=True),
+        _t("approve", {S.IN_APPROVAL}, S.APPROVED, APPROVERS | SYSTEM),
+        _t("reject", {S.IN_APPROVAL}, S.DRAFTING, APPROVERS, needs_comment=True),
+        _t("request_changes", {S.IN_APPROVAL}, S.DRAFTING, APPROVERS, needs_comment=True),
+        _t("submit", {S.APPROVED}, S.SUBMITTING, STAFF | SYSTEM, claimant_only=True),
+        _t("submission_failed", {S.SUBMITTING}, S.APPROVED, SYSTEM),
+        _t("mark_submitted", {S.SUBMITTING}, S.SUBMITTED, STAFF | SYSTEM),
+        _t("review_started", {S.SUBMITTED}, S.IN_REVIEW, SYSTEM),
+        _t("accept", {S.SUBMITTED, S.IN_REVIEW}, S.ACCEPTED, SYSTEM),
+        _t("platform_reject", {S.SUBMITTED, S.IN_REVIEW}, S.PLATFORM_REJECTED, SYSTEM),
+        _t("redraft", {S.PLATFORM_REJECTED}, S.DRAFTING, SYSTEM),
+        _t("start", {S.ACCEPTED}, S.RUNNING, SYSTEM),
+        _t("finish", {S.RUNNING, S.ACCEPTED}, S.FINISHED, SYSTEM),
+        _t("skip", {S.NEW, S.CLAIMED, S.DRAFTING, S.PLATFORM_REJECTED}, S.SKIPPED, STAFF,
+           needs_comment=True),
+        _t("expire", {S.NEW, S.CLAIMED, S.DRAFTING}, S.EXPIRED, SYSTEM),
+    ]
+)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    task_id: int
+    action: str
+    before: str
+    after: str
+    version: int
+    changed: bool = True
+
+
+Listener = Callable[[Session, Task, Outcome, Actor], None]
+listeners: list[Listener] = []
+
+
+def on_transition(fn: Listener) -> Listener:
+    """Register a listener called inside the transition's transaction."""
+    if fn not in listeners:
+        listeners.append(fn)
+    return fn
+
+
+def _who(session: Session, user_id: int | None) -> str:
+    user = session.get(User, user_id) if user_id else None
+    return user.display_name if user else "?"
+
+
+def check_role(rule: Transition, actor: Actor) -> None:
+    if actor.is_system and "system" in rule.roles:
+        return
+    if not actor.has_any(rule.roles - SYSTEM):
+        raise Forbidden(
+            "err.forbidden_role",
+            roles=", ".join(sorted(actor.roles)) or "-",
+            action=rule.action,
+            allowed=", ".join(sorted(rule.roles - SYSTEM)) or "system",
+        )
+
+
+def apply(
+    session: Session,
+    task_id: int,
+    action: str,
+    actor: Actor,
+    *,
+    comment: str | None = None,
+    expected_version: int | None = None,
+    event_id: str | None = None,
+    detail: dict | None = None,
+) -> Outcome:
+    """Make one transition or raise ``NotFound`` / ``Forbidden`` / ``Conflict`` / ``Invalid``."""
+    rule = TRANSITIONS.get(action)
+    if rule is None:
+        raise Invalid("err.usage", usage=", ".join(TRANSITIONS))
+    check_role(rule, actor)
+    if rule.needs_comment and not (comment or "").strip():
+        raise Invalid("err.reason_required", example=f"{action} <id> <reason>")
+
+    values: dict = {"state": rule.target.value, "version": Task.version + 1, "updated_at": utcnow()}
+    if rule.sets_claimant:
+        values["claimed_by"] = actor.user_id
+    if rule.clears_claimant:
+        values["claimed_by"] = None
+    if action == "skip":
+        values["skip_reason"] = comment
+    conditions = [Task.id == task_id, Task.state.in_([s.value for s in rule.sources])]
+    claimant_guard = rule.claimant_only and not actor.is_system and "manager" not in actor.roles
+    if claimant_guard:
+        conditions.append(Task.claimed_by == actor.user_id)
+    if expected_version is not None:
+        conditions.append(Task.version == expected_version)
+
+    # Lock the row first so "before" is exact; the conditional UPDATE still decides.
+    before = session.execute(
+        select(Task.state).where(Task.id == task_id).with_for_update()
+    ).scalar_one_or_none()
+    result = session.execute(
+        update(Task).where(*conditions).values(**values).execution_options(
+            synchronize_session=False
+        )
+    )
+    if result.rowcount != 1:
+        raise _why_not(session, task_id, rule, actor, claimant_guard, expected_version)
+
+    task = session.get(Task, task_id, populate_existing=True)
+    assert task is not None
+    outcome = Outcome(task.id, action, before or "", task.state, task.version)
+    session.add(
+        AuditEvent(
+            task_id=task_id,
+            actor=actor.name,
+            action=action,
+            from_state=outcome.before,
+            to_state=outcome.after,
+            event_id=event_id,
+            detail={**(detail or {}), **({"comment": comment} if comment else {})},
+        )
+    )
+    session.flush()
+    log.info(
+        "transition", extra={"task_id": task_id, "action": action, "actor": actor.name,
+                             "from": outcome.before, "to": outcome.after}
+    )
+    for listener in list(listeners):
+        listener(session, task, outcome, actor)
+    return outcome
+
+
+def _why_not(
+    session: Session,
+    task_id: int,
+    rule: Transition,
+    actor: Actor,
+    claimant_guard: bool,
+    expected_version: int | None,
+) -> Exception:
+    task = session.get(Task, task_id, populate_existing=True)
+    if task is None:
+        return NotFound("err.not_found", task_id=task_id)
+    if task.state not in {s.value for s in rule.sources}:
+        if rule.action == "claim" and task.claimed_by:
+            return Conflict("err.already_claimed", task_id=task_id,
+                            who=_who(session, task.claimed_by))
+        return Conflict(
+            "err.bad_state", task_id=task_id, state=t(f"state.{task.state}", actor.lang),
+            action=t(f"action.{rule.action}", actor.lang),
+        )
+    if claimant_guard and task.claimed_by != actor.user_id:
+        return Forbidden("err.not_claimant", task_id=task_id, who=_who(session, task.claimed_by))
+    if expected_version is not None and task.version != expected_version:
+        return Conflict("err.stale_card", task_id=task_id)
+    return Conflict("err.bad_state", task_id=task_id, state=task.state, action=rule.action)
+
+
+def touch(session: Session, task_id: int) -> None:
+    """Bump a task's version after a visible change that is not a state change."""
+    session.execute(
+        update(Task).where(Task.id == task_id)
+        .values(version=Task.version + 1, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+
+
+def allowed_actions(task: Task) -> list[str]:
+    """Person-facing actions that the task's state allows (for card buttons)."""
+    return [
+        name for name, rule in TRANSITIONS.items()
+        if task.state in rule.sources and rule.roles - SYSTEM
+    ]

@@ -1,0 +1,249 @@
+"""Outbound chat messages: decided inside a transaction, delivered after it, with retries.
+
+``enqueue_*`` write rows in the caller's transaction. ``Dispatcher.run_due`` claims due rows
+(a lease, so two workers never send the same row), builds the card fresh from the database,
+and posts it — or updates the message already showing that ``card_key`` in that channel, so
+a task keeps one message per channel. Each row's ``key`` is stable for its intent: enqueuing
+the same intent twice is a no-op, and a retry never posts twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from sqlalchemy import or_, update
+from sqlmodel import Session, select
+
+from bot.core.ports import ChatAdapter, ChatDeliveryError
+from bot.core.settings import get_settings
+from bot.core.views import BUILDERS
+from storage.db import Database
+from storage.models import ChatBinding, ChatIdentity, ChatMessage, OutboxMessage, Task
+from storage.types import utcnow
+
+if TYPE_CHECKING:
+    from cards.model import Card
+
+log = logging.getLogger(__name__)
+LEASE = timedelta(seconds=120)
+MAX_ATTEMPTS = 10
+
+
+def _add(session: Session, row: OutboxMessage) -> bool:
+    exists = session.exec(select(OutboxMessage.id).where(OutboxMessage.key == row.key)).first()
+    if exists:
+        return False
+    session.add(row)
+    session.flush()
+    return True
+
+
+def enqueue_card(
+    session: Session, chat: str, channel_id: str, card_key: str, builder: str,
+    params: dict, *, key: str, task_id: int | None = None,
+) -> bool:
+    return _add(session, OutboxMessage(
+        key=key, chat=chat, channel_id=channel_id, kind="card", card_key=card_key,
+        task_id=task_id, payload={"builder": builder, "params": params},
+    ))
+
+
+def enqueue_text(session: Session, chat: str, channel_id: str, text: str, *, key: str) -> bool:
+    return _add(session, OutboxMessage(
+        key=key, chat=chat, channel_id=channel_id, kind="text", payload={"text": text}))
+
+
+def enqueue_private(session: Session, user_id: int, text: str, *, key: str) -> int:
+    """Tell a user privately on every chat where we know them."""
+    sent = 0
+    for ident in session.exec(select(ChatIdentity).where(ChatIdentity.user_id == user_id)):
+        sent += _add(session, OutboxMessage(
+            key=f"{key}:{ident.chat}", chat=ident.chat, channel_id="",
+            kind="private", payload={"text": text, "user": ident.external_id,
+                                     "user_id": user_id}))
+    return sent
+
+
+def bindings_for(
+    session: Session, platform: str, purpose: str = "notices", team_id: int | None = None,
+) -> list[ChatBinding]:
+    query = select(ChatBinding).where(
+        ChatBinding.purpose == purpose, or_(ChatBinding.platform == platform,
+                                            ChatBinding.platform == "*"))
+    if team_id is not None:
+        query = query.where(or_(ChatBinding.team_id == team_id, ChatBinding.team_id.is_(None)))
+    return list(session.exec(query.order_by(ChatBinding.id)))
+
+
+# (session, task, binding) -> bool: narrows bound channels, e.g. by category/shop (#7).
+binding_filters: list = []
+
+
+def enqueue_task_card(session: Session, task: Task, platform: str) -> None:
+    """Show the task's current card everywhere it belongs (bound channels + where it is)."""
+    targets = {(b.chat, b.channel_id) for b in bindings_for(session, platform, "notices",
+                                                             task.team_id)
+               if all(keep(session, task, b) for keep in binding_filters)}
+    card_key = f"task:{task.id}"
+    for msg in session.exec(select(ChatMessage).where(ChatMessage.card_key == card_key)):
+        targets.add((msg.chat, msg.channel_id))
+    for chat, channel in sorted(targets):
+        enqueue_card(session, chat, channel, card_key, "task", {"task_id": task.id},
+                     key=f"{card_key}:v{task.version}:{chat}:{channel}", task_id=task.id)
+
+
+class Dispatcher:
+    """Sends due outbox rows through the configured chat adapters."""
+
+    def __init__(self, db: Database, adapters: dict[str, ChatAdapter]) -> None:
+        self.db = db
+        self.adapters = adapters
+        self._lock = asyncio.Lock()
+        self.on_delivered: list = []  # callbacks(chat, channel_id) — e.g. console live updates
+
+    def claim_due(self, limit: int = 50) -> list[OutboxMessage]:
+        now = utcnow()
+        with self.db.session() as session:
+            due = list(session.exec(
+                select(OutboxMessage)
+                .where(OutboxMessage.status.in_(("pending", "sending")),
+                       OutboxMessage.next_attempt_at <= now)
+                .order_by(OutboxMessage.id).limit(limit)
+            ))
+            claimed = []
+            for row in due:
+                lease = session.execute(
+                    update(OutboxMessage)
+                    .where(OutboxMessage.id == row.id, OutboxMessage.status == row.status,
+                           OutboxMessage.attempts == row.attempts)
+                    .values(status="sending", attempts=row.attempts + 1,
+                            next_attempt_at=now + LEASE)
+                    .execution_options(synchronize_session=False)
+                )
+                if lease.rowcount == 1:
+                    row.attempts += 1
+                    claimed.append(row)
+            return claimed
+
+    async def run_due(self, limit: int = 50) -> int:
+        async with self._lock:
+            rows = await asyncio.to_thread(self.claim_due, limit)
+            for row in rows:
+                await self._deliver(row)
+            return len(rows)
+
+    async def _deliver(self, row: OutboxMessage) -> None:
+        """Send one row. Database work runs in a thread: the loop keeps acking chat events."""
+        adapter = self.adapters.get(row.chat)
+        if adapter is None:
+            await asyncio.to_thread(self._finish, row, "skipped",
+                                    f"no adapter configured for {row.chat}")
+            return
+        try:
+            if row.kind == "card":
+                await self._deliver_card(adapter, row)
+            elif row.kind == "text":
+                await adapter.post_text(row.channel_id, row.payload["text"])
+            elif row.kind == "private":
+                await adapter.send_private(row.payload["user"], row.payload["text"],
+                                           row.payload.get("channel") or None)
+            await asyncio.to_thread(self._finish, row, "sent")
+            for callback in self.on_delivered:
+                callback(row.chat, row.channel_id)
+        except Exception as exc:  # noqa: BLE001 - every failure is retried or marked dead
+            await asyncio.to_thread(self._failed, row, exc)
+
+    async def _deliver_card(self, adapter: ChatAdapter, row: OutboxMessage) -> None:
+        prepared = await asyncio.to_thread(self._prepare_card, row)
+        if prepared is None:
+            return
+        card, message_id, message_ref = prepared
+        ref = message_ref
+        if message_ref:
+            try:
+                await adapter.update_card(row.channel_id, message_ref, card)
+            except ChatDeliveryError as exc:
+                if not exc.message_gone:
+                    raise
+                log.warning("card message gone; posting it again",
+                            extra={"chat": row.chat, "channel": row.channel_id,
+                                   "card_key": row.card_key})
+                ref = ""
+        if not ref:
+            ref = await adapter.post_card(row.channel_id, card)
+        await asyncio.to_thread(self._store_card, message_id, ref, card)
+
+    def _prepare_card(self, row: OutboxMessage) -> tuple[Card, int, str] | None:
+        with self.db.session() as session:
+            build = BUILDERS[row.payload["builder"]]
+            card = build(session, row.payload.get("params", {}), get_settings().language)
+            if card is None:
+                return None
+            message = self._reserve(session, row)
+            return card, message.id or 0, message.message_ref
+
+    def _store_card(self, message_id: int, ref: str, card: Card) -> None:
+        with self.db.session() as session:
+            session.execute(
+                update(ChatMessage).where(ChatMessage.id == message_id)
+                .values(message_ref=ref, card=card.model_dump(mode="json"),
+                        revision=ChatMessage.revision + 1, updated_at=utcnow())
+                .execution_options(synchronize_session=False)
+            )
+
+    def _reserve(self, session: Session, row: OutboxMessage) -> ChatMessage:
+        """The message that shows this card in this channel; created (reserved) if none.
+
+        Only one dispatcher runs at a time (a process lock, and the leader lock across
+        replicas), so a reserved row without a reference means an earlier post failed.
+        """
+        message = session.exec(select(ChatMessage).where(
+            ChatMessage.chat == row.chat, ChatMessage.channel_id == row.channel_id,
+            ChatMessage.card_key == row.card_key)).first()
+        if message is None:
+            message = ChatMessage(chat=row.chat, channel_id=row.channel_id,
+                                  card_key=row.card_key, task_id=row.task_id)
+            session.add(message)
+            session.flush()
+        return message
+
+    def _finish(self, row: OutboxMessage, status: str, note: str | None = None) -> None:
+        with self.db.session() as session:
+            session.execute(
+                update(OutboxMessage).where(OutboxMessage.id == row.id)
+                .values(status=status, sent_at=utcnow(), last_error=note)
+                .execution_options(synchronize_session=False)
+            )
+
+    def _failed(self, row: OutboxMessage, exc: Exception) -> None:
+        retry_after = getattr(exc, "retry_after", None)
+        permanent = getattr(exc, "permanent", False)
+        dead = permanent or row.attempts >= MAX_ATTEMPTS
+        delay = retry_after if retry_after is not None else min(
+            300.0, 2 ** row.attempts + random.uniform(0, 1))
+        log.warning(
+            "outbox delivery failed",
+            extra={"outbox_id": row.id, "key": row.key, "chat": row.chat,
+                   "channel": row.channel_id, "attempt": row.attempts, "dead": dead,
+                   "error": repr(exc)[:500]},
+        )
+        with self.db.session() as session:
+            session.execute(
+                update(OutboxMessage).where(OutboxMessage.id == row.id)
+                .values(status="dead" if dead else "pending", last_error=repr(exc)[:2000],
+                        next_attempt_at=utcnow() + timedelta(seconds=delay))
+                .execution_options(synchronize_session=False)
+            )
+
+
+def task_card_listener(session: Session, task: Task, outcome: object, actor: object) -> None:
+    """Lifecycle listener: every transition refreshes the task's card where it is shown."""
+    from storage.models import Campaign
+
+    campaign = session.get(Campaign, task.campaign_id)
+    if campaign is not None:
+        enqueue_task_card(session, task, campaign.platform)

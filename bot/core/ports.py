@@ -1,0 +1,153 @@
+"""The ports: what the domain needs from the outside world, implemented in ``adapters/``.
+
+Notices come from a ``NoticeSource``, declarations go to a ``Submitter``, cards reach people
+through a ``ChatAdapter``, cost and stock come from a ``CostSource``. The domain imports these
+names from here and never an adapter module, so dependencies point inward.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:  # the core hands cards through; it never builds or reads one
+    from cards.model import Card
+
+MAX_TITLE = 500
+
+
+@dataclass
+class Notice:
+    """A campaign notice as a source saw it; ``content_hash`` says whether it changed."""
+
+    platform: str
+    external_id: str
+    title: str
+    type: str = ""
+    registration_start: datetime | None = None
+    registration_end: datetime | None = None
+    event_start: datetime | None = None
+    event_end: datetime | None = None
+    requirements: dict = field(default_factory=dict)
+    source_url: str = ""
+    text: str = ""  # the notice body, for date extraction and rule reading
+
+    @property
+    def content_hash(self) -> str:
+        def iso(dt: datetime | None) -> str | None:
+            return dt.isoformat() if dt else None
+
+        canonical = json.dumps(
+            {
+                "title": self.title, "type": self.type,
+                "registration": [iso(self.registration_start), iso(self.registration_end)],
+                "event": [iso(self.event_start), iso(self.event_end)],
+                "requirements": self.requirements, "text": self.text,
+            },
+            sort_keys=True, ensure_ascii=False, default=str,
+        )
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class NoticeSource(Protocol):
+    name: str
+    platform: str
+
+    def fetch(self) -> list[Notice]:
+        """Return the notices the source lists now (raise on failure; the watcher retries)."""
+
+
+@dataclass
+class SubmissionItem:
+    sku: str
+    list_price: Decimal | None
+    promo_price: Decimal | None
+    promo_stock: int
+
+
+@dataclass
+class SubmitReceipt:
+    reference: str
+    status: str = "reviewing"  # reviewing, accepted, rejected, partial
+    raw: dict = field(default_factory=dict)
+
+
+@dataclass
+class ItemResult:
+    sku: str
+    result: str  # accepted / rejected
+    reason_code: str | None = None
+    reason_text: str | None = None
+
+
+@dataclass
+class ReviewStatus:
+    status: str  # reviewing, accepted, rejected, partial
+    items: list[ItemResult] = field(default_factory=list)
+    raw: dict = field(default_factory=dict)
+
+
+class Submitter(Protocol):
+    """Enrols a declaration with a marketplace. ``idempotency_key`` comes from the intent
+    (task, declaration version), so sending it twice enrols once."""
+
+    capability: str  # api_submit, assisted_submit, read_only
+
+    def submit(self, campaign_external_id: str, items: list[SubmissionItem],
+               idempotency_key: str) -> SubmitReceipt: ...
+
+    def status(self, reference: str) -> ReviewStatus: ...
+
+
+
+class ChatAdapter(Protocol):
+    chat: str  # "web", "slack", "feishu", "dingtalk"
+
+    async def post_card(self, channel_id: str, card: Card) -> str:
+        """Post a card; return the platform's message reference (to update it later)."""
+
+    async def update_card(self, channel_id: str, message_ref: str, card: Card) -> None:
+        """Replace the card shown in an earlier message."""
+
+    async def post_text(self, channel_id: str, text: str) -> str:
+        """Say plain text in a channel."""
+
+    async def send_private(self, external_user_id: str, text: str,
+                           channel_id: str | None = None) -> None:
+        """Tell one person something only they see (DM or ephemeral)."""
+
+
+class ChatDeliveryError(Exception):
+    """A delivery failed; ``retry_after`` (seconds) when the platform said when to retry."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None,
+                 permanent: bool = False, message_gone: bool = False) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.permanent = permanent
+        # The message to update no longer exists (deleted, recalled): post a fresh card.
+        self.message_gone = message_gone
+
+
+@dataclass
+class StockCost:
+    """One SKU's cost and stock as the ERP/WMS reports them (money as Decimal)."""
+
+    sku: str
+    cost: Decimal | None = None
+    stock: int | None = None
+    in_transit: int | None = None
+    safety_stock: int | None = None
+
+
+class CostSource(Protocol):
+    """Cost, stock and safety stock per SKU from an ERP/WMS (HTTP-JSON, CSV/XLSX drops)."""
+
+    name: str
+
+    def fetch(self) -> list[StockCost]:
+        """Return every SKU the source knows now (raise on failure; the sync retries)."""

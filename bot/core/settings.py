@@ -1,0 +1,54 @@
+"""Configuration from the environment (``PROMOPILOT_*``) and an optional ``.env`` file.
+
+Chat platforms keep their own settings classes beside their adapters so that one
+platform's variables never leak into another's module.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="PROMOPILOT_", env_file=".env", extra="ignore"
+    )
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    database_url: str = f"sqlite:///{ROOT / 'var' / 'promopilot.db'}"
+    api_token: SecretStr | None = Field(
+        default=None, description="Bearer token for /api; unset = local demo, no auth"
+    )
+    public_url: str = Field(
+        default="", description="Base URL people reach the console at (links on cards)"
+    )
+    timezone: str = "Asia/Shanghai"
+    language: str = Field(default="zh-CN", description="Default language: zh-CN or en")
+    default_team: str = "default"
+    sandbox_enabled: bool = True
+    sandbox_review_seconds: float = Field(
+        default=3.0, description="How long the sandbox marketplace takes to review"
+    )
+    watch_interval_seconds: int = 60
+    outbox_interval_seconds: float = 2.0
+    review_poll_seconds: float = 5.0
+    scheduler_enabled: bool = True
+    demo_on_empty: bool = Field(default=True, description="Seed demo data on first start")
+    log_json: bool = False
+    log_level: str = "INFO"
+
+    @property
+    def base_url(self) -> str:
+        return self.public_url.rstrip("/") or f"http://{self.host}:{self.port}"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,341 @@
+"""Plugs the declarations feature (#9) into the app: pre-check guards, rejection learning,
+the declaration card, the console edit form and file downloads, the expiry-alert job.
+
+Listed in ``bot.wiring.PLUGINS``; ``install`` is idempotent (guards and listeners are
+registered once per process).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import time
+from decimal import Decimal
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from jinja2 import Environment, select_autoescape
+from pydantic import BaseModel
+from sqlalchemy.pool import NullPool
+from sqlmodel import Session, select
+
+from bot.core import actions, lifecycle, outbox
+from bot.core.actors import Actor
+from bot.core.errors import DomainError, Invalid
+from bot.core.i18n import normalise, t
+from bot.core.lifecycle import Outcome
+from bot.core.scheduler import threaded
+from bot.core.settings import get_settings
+from bot.core.templating import TemplateRefused
+from bot.declarations import autofill as declarations
+from bot.declarations import compliance, doc_alerts, exporters, learning, rules
+from cards.builders import builder, discount
+from cards.model import Button, Card, CardField, Line
+from storage.db import Database
+from storage.models import Campaign, Task, User
+from storage.queries import declaration_lines, latest_declaration
+
+log = logging.getLogger(__name__)
+LINK_DAYS = 7
+MAX_CARD_ISSUES = 8
+
+
+
+# -- signed links (only when the API is protected by a token) --------------------------------------
+
+def _sign(secret: str, task_id: int, kind: str, expires: int) -> str:
+    return hmac.new(secret.encode(), f"{task_id}:{kind}:{expires}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def link(task_id: int, kind: str, settings=None) -> str:
+    """A console URL for a declaration's form or files; signed and expiring when a token is set."""
+    settings = settings or get_settings()
+    url = f"{settings.base_url}/console/declarations/{task_id}/{kind}"
+    if settings.api_token is not None:
+        expires = int(time.time()) + LINK_DAYS * 86400
+        url += f"?exp={expires}&sig={_sign(settings.api_token.get_secret_value(), task_id, kind, expires)}"
+    return url
+
+
+def verify(settings, task_id: int, kind: str, exp: int | None, sig: str | None) -> None:
+    if settings.api_token is None:
+        return
+    if exp is None or sig is None or exp < time.time() or not hmac.compare_digest(
+            sig, _sign(settings.api_token.get_secret_value(), task_id, kind, exp)):
+        raise HTTPException(403, t("dform.link_expired", settings.language))
+
+
+# -- the declaration card ------------------------------------------------------------------------------
+
+@builder("declaration")
+def declaration_card(session: Session, params: dict, lang: str) -> Card | None:
+    """Lines, pre-check result, documents, and one-click Edit / Excel links."""
+    task = session.get(Task, params["task_id"])
+    declaration = latest_declaration(session, params["task_id"])
+    if task is None or declaration is None:
+        return None
+    campaign = session.get(Campaign, task.campaign_id)
+    assert campaign is not None
+    ruleset, found = compliance.evaluate(session, task, declaration)
+    errors = compliance.errors(found)
+    card = Card(kind="task", title=t("dcard.title", lang, task_id=task.id, version=declaration.version,
+                                     title=campaign.title),
+                color="red" if errors else "green", task_id=task.id, version=task.version,
+                link=link(task.id or 0, "edit"))
+    status = (t("dcard.failed", lang, n=len(errors), platform=ruleset.platform, version=ruleset.version)
+              if errors else t("dcard.passed", lang, platform=ruleset.platform, version=ruleset.version))
+    warnings = len(found) - len(errors)
+    if warnings:
+        status += "; " + t("dcard.warnings", lang, n=warnings)
+    card.fields.append(CardField(label=t("dcard.precheck", lang), value=status, short=False))
+    shown = [f"• {v.describe(lang)}" for v in errors[:MAX_CARD_ISSUES]]
+    if len(errors) > MAX_CARD_ISSUES:
+        shown.append(t("cv.more", lang, n=len(errors) - MAX_CARD_ISSUES))
+    try:
+        summary = exporters.declaration_text(session, task.id or 0, lang, errors)
+    except TemplateRefused:
+        log.warning("declaration template refused", extra={"task_id": task.id})
+        summary = ""
+    card.text = "\n".join([summary, *shown]).strip()
+    try:
+        docs = exporters.context_for(session, task.id or 0)["documents"]
+    except DomainError:
+        docs = []
+    if docs:
+        card.fields.append(CardField(label=t("dcard.documents", lang),
+                                     value="、".join(d.title for d in docs), short=False))
+    card.table_header = [t(f"card.col.{c}", lang) for c in ("sku", "list", "promo", "discount", "stock")]
+    for line in declaration_lines(session, declaration.id or 0):
+        card.table.append(Line(cells=[line.sku, str(line.list_price or "—"), str(line.promo_price or "—"),
+                                      discount(line.list_price, line.promo_price), str(line.promo_stock)]))
+    card.buttons = [Button(label=t("dcard.edit", lang), action="open", url=link(task.id or 0, "edit")),
+                    Button(label=t("dcard.excel", lang), action="open", url=link(task.id or 0, "bundle"))]
+    card.footer = t("dcard.edit_hint", lang, task_id=task.id)
+    return card
+
+
+def enqueue_declaration_card(session: Session, task: Task) -> None:
+    campaign = session.get(Campaign, task.campaign_id)
+    if campaign is None:
+        return
+    card_key = f"declaration:{task.id}"
+    targets = {(b.chat, b.channel_id) for b in outbox.bindings_for(session, campaign.platform, "notices",
+                                                                    task.team_id)}
+    for chat, channel in sorted(targets):
+        outbox.enqueue_card(session, chat, channel, card_key, "declaration", {"task_id": task.id},
+                            key=f"{card_key}:v{task.version}:{chat}:{channel}", task_id=task.id)
+
+
+def on_draft(session: Session, task: Task, outcome: Outcome, actor: Actor) -> None:
+    """After auto-fill, show the declaration card next to the task card."""
+    if outcome.action == "draft":
+        enqueue_declaration_card(session, task)
+
+
+# -- action handlers -------------------------------------------------------------------------------------
+
+def override_handler(session: Session, task: Task, req: actions.ActionRequest) -> Outcome:
+    """``compliance_override``: a manager/legal waives the current violations, audited."""
+    declaration = latest_declaration(session, task.id or 0)
+    if declaration is None:
+        raise Invalid("err.no_declaration", task_id=task.id)
+    found = compliance.errors(compliance.check(session, task, declaration))
+    compliance.record_override(session, task, declaration, req.actor, req.comment, found,
+                               req.event_id, str(req.payload.get("for") or "submit"))
+    return Outcome(task.id or 0, req.action, task.state, task.state, task.version, changed=False)
+
+
+# -- console: edit form and downloads ---------------------------------------------------------------
+
+_HTML = Environment(autoescape=select_autoescape(default=True)).from_string("""<!doctype html>
+<html lang="{{ lang }}"><head><meta charset="utf-8"><title>{{ title }}</title>
+<style>body{font-family:sans-serif;margin:2em}td,th{padding:4px 8px}input{width:7em}
+.err{color:#b00}.ok{color:#070}</style></head><body>
+<h2>{{ title }}</h2>{% if message %}<p class="ok">{{ message }}</p>{% endif %}
+<form method="post"><label>{{ user_label }} <select name="user">{% for u in users %}
+<option value="{{ u.name }}"{% if u.name == user %} selected{% endif %}>{{ u.display_name }}</option>
+{% endfor %}</select></label>
+<table><tr><th>SKU</th><th>{{ h_list }}</th><th>{{ h_price }}</th><th>{{ h_stock }}</th><th>✕</th></tr>
+{% for l in lines %}<tr><td>{{ l.sku }}<input type="hidden" name="sku" value="{{ l.sku }}"></td>
+<td>{{ l.list_price }}</td><td><input name="price" value="{{ l.promo_price }}"></td>
+<td><input name="stock" value="{{ l.promo_stock }}"></td>
+<td><input type="checkbox" name="remove" value="{{ l.sku }}"></td></tr>{% endfor %}</table>
+<button type="submit">{{ save }}</button></form>
+{% if issues %}<h3>{{ precheck }}</h3><ul>{% for i in issues %}<li class="err">{{ i }}</li>{% endfor %}</ul>
+{% endif %}<p><a href="{{ bundle }}">{{ excel }}</a></p></body></html>""")
+
+
+class LineEditIn(BaseModel):
+    user: str
+    sku: str
+    price: str | None = None
+    stock: str | None = None
+    remove: bool = False
+
+
+def build_router(container) -> APIRouter:
+    db, settings = container.db, container.settings
+    router = APIRouter(prefix="/console", include_in_schema=False)
+
+    def actor_for(session: Session, name: str) -> Actor:
+        user = session.exec(select(User).where(User.name == name)).first()
+        if user is None or not user.active:
+            raise HTTPException(403, f"unknown user {name[:40]!r}")
+        return Actor.of(user)
+
+    def apply_edit(session: Session, task_id: int, actor: Actor, sku: str, changes: dict) -> None:
+        task = session.get(Task, task_id)
+        if task is None:
+            raise HTTPException(404, f"task {task_id} not found")
+        declarations.edit(session, task, actor, sku, changes)
+
+    def page(task_id: int, user: str, lang: str, message: str = "") -> str:
+        with db.session() as session:
+            task = session.get(Task, task_id)
+            declaration, lines = declarations.current(session, task_id)
+            if task is None or declaration is None:
+                raise HTTPException(404, f"task {task_id} has no declaration")
+            campaign = session.get(Campaign, task.campaign_id)
+            issues = [v.describe(lang) for v in compliance.errors(
+                compliance.check(session, task, declaration))]
+            users = session.exec(select(User).where(User.active == True).order_by(User.id)).all()  # noqa: E712
+        return _HTML.render(
+            lang=lang, title=t("dcard.title", lang, task_id=task_id, version=declaration.version,
+                               title=campaign.title if campaign else ""),
+            lines=lines, users=users, user=user, issues=issues, message=message,
+            bundle=link(task_id, "bundle", settings), excel=t("dcard.excel", lang),
+            precheck=t("dcard.precheck", lang), save=t("dcard.edit", lang), user_label="👤",
+            h_list=t("card.col.list", lang), h_price=t("card.col.promo", lang),
+            h_stock=t("card.col.stock", lang))
+
+    @router.get("/declarations/{task_id}/edit", response_class=HTMLResponse)
+    def edit_form(task_id: int, request: Request, user: str = "", exp: int | None = None,
+                  sig: str | None = None, msg: str = "") -> str:
+        verify(settings, task_id, "edit", exp, sig)
+        lang = normalise(request.query_params.get("lang") or settings.language)
+        return page(task_id, user, lang, msg)
+
+    @router.post("/declarations/{task_id}/edit")
+    async def edit_submit(task_id: int, request: Request, user: str = Form(...),
+                          exp: int | None = None, sig: str | None = None) -> Response:
+        verify(settings, task_id, "edit", exp, sig)
+        form = await request.form()
+        skus, prices, stocks = form.getlist("sku"), form.getlist("price"), form.getlist("stock")
+        removed = set(form.getlist("remove"))
+        lang = normalise(settings.language)
+        changed = 0
+        try:
+            with db.session() as session:
+                actor = actor_for(session, user)
+                lang = actor.lang
+                current = {ln.sku: ln for ln in declarations.current(session, task_id)[1]}
+                for sku, price, stock in zip(skus, prices, stocks, strict=False):
+                    line = current.get(str(sku))
+                    if line is None:
+                        continue
+                    changes: dict[str, str] = {}
+                    if sku in removed:
+                        changes["remove"] = "1"
+                    else:
+                        if str(price).strip() and (line.promo_price is None or
+                                                   _differs(str(price), line.promo_price)):
+                            changes["price"] = str(price).strip()
+                        if str(stock).strip() and str(stock).strip() != str(line.promo_stock):
+                            changes["stock"] = str(stock).strip()
+                    if changes:
+                        apply_edit(session, task_id, actor, str(sku), changes)
+                        changed += 1
+        except DomainError as exc:
+            return HTMLResponse(page(task_id, user, lang, exc.message(lang)), status_code=exc.status)
+        container.extras.get("kick", lambda: None)()
+        params = {**dict(request.query_params), "user": user, "msg": t("dform.saved", lang, n=changed)}
+        return RedirectResponse(f"/console/declarations/{task_id}/edit?{urlencode(params)}",
+                                status_code=303)
+
+    @router.post("/api/declarations/{task_id}/lines")
+    def edit_line(task_id: int, body: LineEditIn) -> dict:
+        """JSON edit of one line (the console's form posts here too)."""
+        changes = {k: v for k, v in (("price", body.price), ("stock", body.stock)) if v is not None}
+        if body.remove:
+            changes = {"remove": "1"}
+        with db.session() as session:
+            actor = actor_for(session, body.user)
+            try:
+                apply_edit(session, task_id, actor, body.sku, changes)
+            except DomainError as exc:
+                raise HTTPException(exc.status, {"code": exc.code, "message": exc.message(actor.lang)}) \
+                    from None
+        with db.session() as session:
+            task = session.get(Task, task_id)
+            declaration, lines = declarations.current(session, task_id)
+            assert task is not None and declaration is not None
+            issues = [v.as_dict(actor.lang) for v in compliance.check(session, task, declaration)]
+        container.extras.get("kick", lambda: None)()
+        return {"lines": [{"sku": ln.sku, "promo_price": str(ln.promo_price),
+                           "promo_stock": ln.promo_stock} for ln in lines], "violations": issues}
+
+    def download(task_id: int, kind: str, lang: str, exp: int | None, sig: str | None) -> Response:
+        verify(settings, task_id, kind, exp, sig)
+        try:
+            with db.session() as session:
+                if kind == "excel":
+                    name, data = exporters.workbook_bytes(session, task_id, lang)
+                    media = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+                else:
+                    name, data = exporters.bundle_bytes(session, task_id, lang)
+                    media = "application/zip"
+        except DomainError as exc:
+            raise HTTPException(exc.status, exc.message(lang)) from None
+        except TemplateRefused as exc:
+            log.error("bulk file template refused", extra={"task_id": task_id, "error": str(exc)[:200]})
+            raise HTTPException(500, "column map or template refused; see the logs") from None
+        return Response(data, media_type=media,
+                        headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+    @router.get("/declarations/{task_id}/excel")
+    def excel(task_id: int, lang: str = "zh-CN", exp: int | None = None, sig: str | None = None):
+        return download(task_id, "excel", normalise(lang), exp, sig)
+
+    @router.get("/declarations/{task_id}/bundle")
+    def bundle(task_id: int, lang: str = "zh-CN", exp: int | None = None, sig: str | None = None):
+        return download(task_id, "bundle", normalise(lang), exp, sig)
+
+    return router
+
+
+def _differs(raw: str, value: Decimal) -> bool:
+    try:
+        return Decimal(raw) != value
+    except ArithmeticError:
+        return True
+
+
+def _short_lived(db: Database) -> Database:
+    """A pool-less handle for one start-up write, so no idle connection stays behind."""
+    if ":memory:" in db.url:
+        return db
+    return Database(db.url, poolclass=NullPool)
+
+
+def install(container, api) -> None:
+    actions.guard("request_approval", "submit")(compliance.precheck)
+    actions.handles("compliance_override")(override_handler)
+    actions.handles("accept_rule", "dismiss_rule")(learning.handle_decision)
+    learning.install()
+    lifecycle.on_transition(on_draft)
+    sync_db = _short_lived(container.db)
+    try:
+        with sync_db.session() as session:
+            stored = rules.sync(session)
+        if stored:
+            log.info("rules synced", extra={"versions": [f"{r.platform} v{r.version}" for r in stored]})
+    except Exception:  # noqa: BLE001 - bad rules file: keep serving with the stored versions
+        log.exception("rules sync failed; keeping the stored versions")
+    finally:
+        if sync_db is not container.db:
+            sync_db.dispose()
+    container.jobs.append(("document_alerts", threaded(lambda: doc_alerts.run(container.db)), 3600.0))
+    if api is not None:
+        api.include_router(build_router(container))
