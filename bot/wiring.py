@@ -22,7 +22,8 @@ from bot.core import actions, lifecycle, outbox
 from bot.core.ports import ChatAdapter, NoticeSource, Submitter
 from bot.core.settings import Settings
 from bot.declarations import autofill as _autofill  # noqa: F401
-from bot.submissions import service as _submissions  # noqa: F401
+from bot.submissions import channels
+from bot.submissions import handlers as _submission_handlers  # noqa: F401
 from bot.submissions.service import SubmissionService
 from bot.watch import cards as _watch_cards  # noqa: F401
 from storage.db import Database
@@ -31,7 +32,7 @@ log = logging.getLogger(__name__)
 
 # Each module has ``install(container, api)``; later features append here.
 PLUGINS: list[str] = ["adapters.chat.dingtalk", "adapters.chat.feishu", "adapters.chat.slack",
-                      "bot.submissions.service"]
+                      "adapters.platforms.submitters.plugin", "bot.approvals.plugin"]
 PLUGINS += ["bot.declarations.plugin"]  # declarations: pre-check, learning, declaration card (#9)
 PLUGINS += ["bot.watch.plugin"]  # watchers, reminders, leader lock (#7)
 
@@ -48,7 +49,7 @@ class Container:
 
     def __post_init__(self) -> None:
         self.dispatcher = outbox.Dispatcher(self.db, self.adapters)
-        self.submissions = SubmissionService(self.db, self.submitters.get)
+        self.submissions = SubmissionService(self.db, channels.ApiOnly(self.submitters.get))
 
     @property
     def sandbox_url(self) -> str:

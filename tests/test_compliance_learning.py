@@ -15,7 +15,7 @@ from bot.core.errors import Invalid
 from bot.core.ports import ItemResult, ReviewStatus
 from bot.declarations import learning, rules
 from bot.declarations import plugin as data_plugin
-from bot.submissions.service import apply_review
+from bot.submissions.review import apply_review
 from cards.builders import BUILDERS
 from commands import Inbound, router
 from storage.models import AuditEvent, OutboxMessage, Task

@@ -10,14 +10,16 @@ import pytest
 from openpyxl import load_workbook
 from sqlmodel import select
 
-from adapters.platforms.submitters import PlatformChannels, SubmissionConfig
+from adapters.platforms.submitters import ConfiguredChannels, PlatformChannels, SubmissionConfig
 from adapters.platforms.submitters.excel import ExcelConfig
 from adapters.platforms.submitters.http_json import HttpJsonConfig
 from bot.core.actions import ActionRequest, perform
 from bot.core.actors import Actor
 from bot.core.errors import Conflict, Forbidden, Invalid
 from bot.declarations.autofill import current
-from bot.submissions.service import SubmissionService, idempotency_key
+from bot.submissions import channels as submission_channels
+from bot.submissions.runs import idempotency_key
+from bot.submissions.service import SubmissionService
 from cards.builders import BUILDERS
 from storage.models import AuditEvent, Campaign, SubmissionAttempt, Task, User
 from storage.models_approval import SubmissionRun
@@ -55,7 +57,9 @@ def service(db, market, tmp_path: Path, channels=("http_json", "excel")) -> Subm
                           backoff_initial=0.01, backoff_max=0.05)
     config = SubmissionConfig(platforms={"*": PlatformChannels(
         channels=list(channels), http_json=http, excel=ExcelConfig(directory=str(tmp_path)))})
-    return SubmissionService(db, lambda platform: None, config=config)
+    configured = ConfiguredChannels(config, lambda platform: None)
+    submission_channels.configure(configured)  # the card actions (retry, take over) find them here
+    return SubmissionService(db, configured)
 
 
 def state(db, tid: int) -> str:

@@ -5,16 +5,20 @@ Babel at import. A message id is a stable key (``err.not_found``), not the Engli
 wording change in one language never orphans the other; ``{name}`` placeholders are
 ``str.format`` fields. Parameters that are themselves words (a role, a state, an action) are
 passed as ``Term`` and rendered in the reader's language, so a Chinese sentence never carries
-an English role name.
+an English role name. A ``datetime`` parameter is shown in the team's zone by
+``bot.core.timefmt`` (``{when}``, or ``{when:%m-%d %H:%M}`` for another format).
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from babel.messages.pofile import read_po
+
+from bot.core.timefmt import Shown
 
 LANGS = ("zh-CN", "en")
 LOCALE_DIR = Path(__file__).resolve().parents[2] / "locale"
@@ -63,21 +67,23 @@ class Terms:
     """Several terms shown as one list, joined the way each language joins a list."""
 
     items: tuple[Term | str, ...]
-    empty: str = "-"
+    empty: Term | str = "-"
 
     def render(self, lang: str | None) -> str:
         parts = [i.render(lang) if isinstance(i, Term) else i for i in self.items]
         if not parts:
-            return self.empty
+            return self.empty.render(lang) if isinstance(self.empty, Term) else self.empty
         return ("、" if normalise(lang) == "zh-CN" else ", ").join(parts)
 
 
 def roles(names: object) -> Terms:
     """Role codes (``finance``) as words a person reads (财务 / Finance)."""
-    return Terms(tuple(Term(f"role.{r}") for r in sorted(names)))  # type: ignore[arg-type]
+    return Terms(tuple(Term(f"role.{r}") for r in sorted(names)), empty=Term("role.none"))  # type: ignore[arg-type]
 
 
 def _param(value: object, lang: str) -> object:
+    if isinstance(value, datetime):  # the team's zone; naive: refused (strict) or taken as UTC
+        return Shown(value)
     return value.render(lang) if isinstance(value, Term | Terms) else value
 
 

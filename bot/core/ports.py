@@ -104,6 +104,20 @@ class Submitter(Protocol):
 
 
 
+WAITING = "waiting"  # a receipt status: handed to a person or a robot, waiting for them
+HUMAN_CHANNELS = frozenset({"excel", "assisted"})  # channels where a person does the enrolment
+
+
+class SubmissionChannels(Protocol):
+    """The submission channels a deployment configured, per platform, in fallback order."""
+
+    def chain(self, platform: str) -> list[str]:
+        """Channel names to try for this platform, first to last."""
+
+    def get(self, channel: str, platform: str) -> Submitter | None:
+        """The channel's submitter, or None when it is not set up for this platform."""
+
+
 class ChatAdapter(Protocol):
     chat: str  # "web", "slack", "feishu", "dingtalk"
 

@@ -13,6 +13,7 @@ import io
 import logging
 import zipfile
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -22,11 +23,11 @@ from openpyxl import Workbook
 from openpyxl.styles import Font
 from sqlmodel import Session, select
 
-from bot.core import templating
+from bot.core import templating, timefmt
 from bot.core.errors import Invalid, NotFound
 from bot.core.i18n import normalise, t
 from bot.declarations import compliance
-from bot.declarations.importers import PLATFORM_CODES, PLATFORM_ZH, PRODUCT_COLUMNS
+from bot.declarations.sheets import PLATFORM_CODES, PLATFORM_ZH, PRODUCT_COLUMNS
 from storage.models import Campaign, Product, QualificationDocument, Task
 from storage.models_data import ProductCategory
 from storage.queries import declaration_lines, latest_declaration
@@ -127,9 +128,12 @@ def column_map(platform: str, directory: Path | None = None) -> ColumnMap:
 
 
 def _cell_value(value: Any) -> Any:
-    """What a spreadsheet cell can hold (numbers stay numbers, Decimal kept exact)."""
+    """What a spreadsheet cell can hold (numbers stay numbers, Decimal kept exact; a time is
+    the team's wall clock, as the platform's back office reads it, never UTC)."""
     if value is None or isinstance(value, str | int | float | Decimal):
         return value
+    if isinstance(value, datetime):
+        return timefmt.local(value)
     return str(value)
 
 
@@ -176,7 +180,7 @@ def workbook_bytes(session: Session, task_id: int, lang: str = "zh-CN") -> tuple
                      for key in ("title", "kind", "issuer", "valid_until", "file")])
         for d in ctx["documents"]:
             docs.append([d.title, d.kind, d.issuer,
-                         d.valid_until.date().isoformat() if d.valid_until else "",
+                         timefmt.local(d.valid_until, fmt="%Y-%m-%d") if d.valid_until else "",
                          Path(d.file_path).name if d.file_path else ""])
     buffer = io.BytesIO()
     book.save(buffer)

@@ -20,13 +20,13 @@ from adapters.platforms.submitters.base import NotConfigured
 from adapters.platforms.submitters.excel import ExcelConfig, ExcelHandoff
 from adapters.platforms.submitters.http_json import HttpJsonConfig, HttpJsonSubmitter
 from adapters.platforms.submitters.rpa import RpaConfig, RpaWebhookSubmitter
-from bot.core.ports import Submitter
+from bot.core.ports import HUMAN_CHANNELS, Submitter
 
 log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parents[3]
 DEFAULT_PATH = ROOT / "policies" / "submission.yaml"
 CHANNELS = ("api", "http_json", "rpa", "excel", "assisted")
-HUMAN = frozenset({"excel", "assisted"})
+HUMAN = HUMAN_CHANNELS
 
 
 class PlatformChannels(BaseModel):
@@ -93,3 +93,16 @@ def factory(config: SubmissionConfig, api_for: Callable[[str], Submitter | None]
         return cache[(channel, platform)]
 
     return get
+
+
+class ConfiguredChannels:
+    """``SubmissionChannels`` from the submission config: the chain per platform and the
+    submitter of each channel (built once per channel and platform)."""
+
+    def __init__(self, config: SubmissionConfig, api_for: Callable[[str], Submitter | None],
+                 callback_url: str = "") -> None:
+        self.config = config
+        self.get = factory(config, api_for, callback_url)
+
+    def chain(self, platform: str) -> list[str]:
+        return list(self.config.for_platform(platform).channels)

@@ -7,9 +7,7 @@ someone — a person (Excel file, assisted checklist) or a robot (RPA) — and r
 
 from __future__ import annotations
 
-from bot.core.ports import SubmissionItem, SubmitReceipt
-
-WAITING = "waiting"
+from bot.core.ports import WAITING, SubmissionItem, SubmitReceipt
 
 
 class PermanentSubmitError(Exception):
