@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 PLUGINS: list[str] = ["adapters.chat.dingtalk", "adapters.chat.feishu", "adapters.chat.slack",
                       "adapters.platforms.submitters.plugin", "bot.approvals.plugin"]
 PLUGINS += ["bot.declarations.plugin"]  # declarations: pre-check, learning, declaration card (#9)
-PLUGINS += ["bot.watch.plugin"]  # watchers, reminders, leader lock (#7)
+PLUGINS += ["adapters.platforms.plugin", "bot.watch.plugin"]  # watchers, reminders, leader lock (#7)
 
 
 @dataclass
@@ -77,3 +77,12 @@ def install_plugins(container: Container, api: Any) -> None:
 
 def kick_outbox_after_actions(container: Container, kick: Any) -> None:
     actions.after_commit[:] = [lambda _result: kick()]  # one app per process
+
+
+def build_with_sources(settings: Settings) -> Container:
+    """A container with the configured notice sources, for CLI commands (no web app)."""
+    from adapters.platforms.plugin import configure_sources
+
+    container = build(settings)
+    configure_sources(container)
+    return container

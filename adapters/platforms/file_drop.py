@@ -19,8 +19,8 @@ from zoneinfo import ZoneInfo
 
 from adapters.platforms.http_json import MalformedNotice, clean_text, parse_time
 from adapters.platforms.rss import stable_id
-from adapters.platforms.sandbox.seed import PLATFORMS
 from adapters.platforms.textenc import decode
+from bot.core.platforms import PLATFORM_NAMES as PLATFORMS
 from bot.core.ports import MAX_TITLE, Notice
 
 log = logging.getLogger(__name__)

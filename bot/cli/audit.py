@@ -1,5 +1,6 @@
 """``promopilot audit export``: the audit log (every transition, approval decision and
-submission attempt) as JSON lines or CSV, with phone numbers and e-mails masked."""
+submission attempt) as JSON lines or CSV, with phone numbers and e-mails masked. Times are
+ISO 8601 in the team's zone with its offset (``2026-12-01T06:08:00+08:00``)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,15 @@ import csv
 import json
 import re
 import sys
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import typer
 from sqlmodel import select
+
+from bot.core import timefmt
 
 PHONE = re.compile(r"(?<!\d)(1[3-9]\d)\d{4}(\d{4})(?!\d)")
 EMAIL = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+\.[A-Za-z]{2,})")
@@ -28,6 +32,18 @@ def mask(value: Any) -> Any:
         return [mask(v) for v in value]
     if isinstance(value, dict):
         return {k: mask(v) for k, v in value.items()}
+    return value
+
+
+def local_times(value: Any) -> Any:
+    """Timestamps inside an event's detail (stored as UTC ISO strings) in the team's zone,
+    like ``created_at``, so one export never mixes two zones."""
+    if isinstance(value, str):
+        return timefmt.iso_text(value)
+    if isinstance(value, list):
+        return [local_times(v) for v in value]
+    if isinstance(value, dict):
+        return {k: local_times(v) for k, v in value.items()}
     return value
 
 
@@ -57,14 +73,14 @@ def rows(db, task: int | None, since: datetime | None, until: datetime | None,
         query = query.where(AuditEvent.created_at < until)
     with db.session() as session:
         for event in session.exec(query.execution_options(yield_per=500)):
-            row = {"id": event.id, "created_at": event.created_at.isoformat(),
+            row = {"id": event.id, "created_at": timefmt.iso(event.created_at),
                    "task_id": event.task_id, "actor": event.actor, "action": event.action,
                    "from_state": event.from_state, "to_state": event.to_state,
-                   "event_id": event.event_id, "detail": event.detail or {}}
+                   "event_id": event.event_id, "detail": local_times(event.detail or {})}
             yield row if unmasked else mask(row)
 
 
-def register(app: typer.Typer) -> None:
+def register(app: typer.Typer, build_container: Callable[[], Any]) -> None:
     audit = typer.Typer(help="The audit log.", no_args_is_help=True)
     app.add_typer(audit, name="audit")
 

@@ -70,6 +70,12 @@ def run(migrate: bool = typer.Option(True, help="apply migrations first")) -> No
     db.dispose()
     typer.echo(f"PromoPilot console: {settings.base_url}/console  API docs: "
                f"{settings.base_url}/docs")
+    if settings.demo:
+        typer.echo("demo mode (PROMOPILOT_DEMO=true): console, API and sandbox are open to "
+                   "anyone who can reach this port")
+    else:
+        typer.echo("the console asks for a login: set a password with "
+                   "`promopilot user passwd <name>`; the API takes PROMOPILOT_API_TOKEN")
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
                 log_config=None)
 
@@ -104,8 +110,15 @@ def dispatch() -> None:
     typer.echo(f"sent {asyncio.run(container.dispatcher.run_due())}")
 
 
-# Feature modules add their commands with ``register(app)``; listed here, imported lazily.
-CLI_MODULES = ["bot.watch.cli", "bot.cli.audit", "bot.declarations.cli"]
+def _build_container():
+    from bot import wiring  # late: commands that need no container start fast
+
+    return wiring.build_with_sources(get_settings())
+
+
+# Feature modules add their commands with ``register(app, build_container)``: the container
+# comes from here, the composition root, so features never import the wiring.
+CLI_MODULES = ["bot.watch.cli", "bot.cli.audit", "bot.declarations.cli", "bot.auth.cli"]
 for _name in CLI_MODULES:
     try:
         _module = importlib.import_module(_name)
@@ -113,7 +126,7 @@ for _name in CLI_MODULES:
         if _exc.name != _name:
             raise
         continue
-    _module.register(app)
+    _module.register(app, _build_container)
 
 
 if __name__ == "__main__":

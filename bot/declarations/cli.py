@@ -6,7 +6,9 @@ code is 1 then, and nothing was imported unless ``--skip-bad-rows`` was given.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -123,11 +125,12 @@ def rules_sync(author: str = typer.Option(None, help="recorded as the author of 
 @rules_app.command("history")
 def rules_history(platform: str) -> None:
     """Every version of a platform's rules: when, who, from where."""
+    from bot.core.timefmt import stated
     from bot.declarations import rules
 
     with _db().session() as session:
         for row in rules.history(session, platform):
-            typer.echo(f"v{row.version}  {row.created_at:%Y-%m-%d %H:%M}  {row.author}  "
+            typer.echo(f"v{row.version}  {stated(row.created_at)}  {row.author}  "
                        f"{row.source}  {row.note}")
 
 
@@ -141,7 +144,7 @@ def report_rejections(platform: str = typer.Option(None), days: int = 90,
         typer.echo(report_text(session, _lang(lang), platform, days))
 
 
-def register(app: typer.Typer) -> None:
+def register(app: typer.Typer, build_container: Callable[[], Any]) -> None:
     app.add_typer(import_app, name="import")
     app.add_typer(export_app, name="export")
     app.add_typer(rules_app, name="rules")

@@ -16,9 +16,9 @@ from zoneinfo import ZoneInfo
 from openpyxl import load_workbook
 
 from bot.core.i18n import t
+from bot.core.platforms import PLATFORM_CODES
+from bot.core.platforms import PLATFORM_NAMES as PLATFORM_ZH
 
-PLATFORM_CODES = ("tmall", "jd", "douyin", "pdd")
-PLATFORM_ZH = {"tmall": "天猫", "jd": "京东", "douyin": "抖音", "pdd": "拼多多"}
 HEADER_SCAN_ROWS = 10
 MAX_MONEY = Decimal("1000000000000")  # Money is NUMERIC(14, 2)
 MAX_INT = 2**31

@@ -5,22 +5,22 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
+from typing import Any
 
 import typer
 
 from bot.core import logs
 from bot.core.settings import get_settings
-from bot.core.timefmt import local
+from bot.core.timefmt import stated
+
+# The CLI's composition root hands this in (``register``): features never import the wiring.
+_build_container: Callable[[], Any] | None = None
 
 
-def _container():
-    from bot import wiring
-    from bot.watch.plugin import configure_sources
-
-    settings = get_settings()
-    container = wiring.build(settings)
-    configure_sources(container)
-    return container
+def _container() -> Any:
+    assert _build_container is not None, "register(app, build_container) first"
+    return _build_container()
 
 
 def sources(as_json: bool = typer.Option(False, "--json", help="machine-readable")) -> None:
@@ -39,8 +39,8 @@ def sources(as_json: bool = typer.Option(False, "--json", help="machine-readable
     for h in health.values():
         status = "OK  " if h.ok else "FAIL"
         typer.echo(f"{status} {h.name:<28} {h.kind or '-':<10} {h.platform or '-':<8} "
-                   f"failures={h.consecutive_failures} last_ok={local(h.last_success)} "
-                   f"next={local(h.next_attempt_at)}"
+                   f"failures={h.consecutive_failures} last_ok={stated(h.last_success)} "
+                   f"next={stated(h.next_attempt_at)}"
                    + (f"\n     last error: {h.last_error}" if h.last_error else ""))
     if any(not h.ok for h in health.values()):
         raise typer.Exit(code=1)
@@ -70,7 +70,9 @@ def watch(once: bool = typer.Option(True, "--once/--loop",
         time.sleep(every)
 
 
-def register(app: typer.Typer) -> None:
+def register(app: typer.Typer, build_container: Callable[[], Any]) -> None:
+    global _build_container
+    _build_container = build_container
     app.command("sources")(sources)
     # Replaces the foundation's ``watch``: the last registration of a name wins in click.
     app.registered_commands[:] = [c for c in app.registered_commands if c.name != "watch"

@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-PLATFORMS = {"tmall": "天猫", "jd": "京东", "douyin": "抖音", "pdd": "拼多多"}
+from bot.core.platforms import PLATFORM_NAMES
+
+PLATFORMS = PLATFORM_NAMES
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
