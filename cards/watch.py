@@ -179,7 +179,8 @@ def digest_card(session: Session, params: dict, lang: str,
     for key in ("today", "approval", "stuck", "results"):
         rows = sections[key]
         any_rows = any_rows or bool(rows)
-        value = "\n".join(_digest_line(session, task, campaign, lang) for task, campaign in rows[:15])
+        value = "\n".join(_digest_line(session, task, campaign, lang, params.get("tz"))
+                          for task, campaign in rows[:15])
         if len(rows) > 15:
             value += f"\n… +{len(rows) - 15}"
         card.fields.append(CardField(label=f"{t(f'digest.{key}', lang)} ({len(rows)})",
@@ -189,8 +190,9 @@ def digest_card(session: Session, params: dict, lang: str,
     return card
 
 
-def _digest_line(session: Session, task: Task, campaign: Campaign, lang: str) -> str:
-    when = local(task.deadline, fmt="%m-%d %H:%M") if task.deadline else "?"
+def _digest_line(session: Session, task: Task, campaign: Campaign, lang: str,
+                 tz: str | None = None) -> str:
+    when = local(task.deadline, tz, fmt="%m-%d %H:%M") if task.deadline else "?"
     owner = session.get(User, task.claimed_by) if task.claimed_by else None
     who = f" · {owner.display_name}" if owner else ""
     return (f"#{task.id} [{_platform_name(session, campaign.platform)}] {campaign.title[:50]} — "

@@ -100,7 +100,7 @@ def rules_command(ctx: Context, args: list[str]) -> Reply:
             row = rules.latest(session, code)
             if row is not None:
                 lines.append(ctx.t("rules.version", platform=code, version=row.version,
-                                   author=row.author, when=row.created_at.strftime("%Y-%m-%d %H:%M"),
+                                   author=row.author, when=row.created_at,  # t(): team zone
                                    n=len(row.content.get("rules", []))))
         pending = session.exec(select(RuleProposal).where(RuleProposal.state == "proposed")
                                .order_by(RuleProposal.id)).all()

@@ -19,12 +19,14 @@ from sqlmodel import SQLModel
 
 import bot.wiring  # noqa: F401  (every feature registers its actions and cards)
 import storage.all_models  # noqa: F401
+from bot.core import timefmt
 from bot.core.settings import Settings
 from storage.db import Database, upgrade
 
 PG_ADMIN_URL = os.environ.get("PROMOPILOT_TEST_PG_URL",
                               "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+timefmt.set_strict(True)  # a naive datetime reaching a message fails the test (prod: UTC + warning)
 
 
 def _pg_unavailable(reason: str) -> None:

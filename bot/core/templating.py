@@ -9,6 +9,7 @@ refused with ``TemplateRefused`` instead of silently rendering.
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 from jinja2 import FileSystemLoader, StrictUndefined, TemplateError, TemplateNotFound
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
+from bot.core import timefmt
 from bot.core.i18n import normalise
 
 log = logging.getLogger(__name__)
@@ -34,13 +36,31 @@ def _pct(value: Any) -> str:
     return "—" if value is None else f"{value:.0%}"
 
 
+def _local(value: Any, fmt: str = timefmt.DEFAULT_FMT) -> str:
+    """``{{ campaign.event_end|local }}``: a time on the team's wall clock."""
+    return timefmt.local(value, fmt=fmt) if isinstance(value, datetime) else str(value)
+
+
+def _localdate(value: Any) -> str:
+    """``{{ d.valid_until|localdate }}``: the team's calendar day (``.date()`` is the UTC day)."""
+    return _local(value, "%Y-%m-%d")
+
+
+def _finalize(value: Any) -> Any:
+    """Every ``{{ … }}`` that is a bare datetime is shown in the team's zone, not as UTC."""
+    return timefmt.local(value) if isinstance(value, datetime) else value
+
+
 @lru_cache(maxsize=4)
 def environment(directory: str = str(TEMPLATES_DIR)) -> ImmutableSandboxedEnvironment:
     env = ImmutableSandboxedEnvironment(loader=FileSystemLoader(directory), autoescape=False,
                                         undefined=StrictUndefined, trim_blocks=True,
-                                        lstrip_blocks=True, keep_trailing_newline=False)
+                                        lstrip_blocks=True, keep_trailing_newline=False,
+                                        finalize=_finalize)
     env.filters["money"] = _money
     env.filters["pct"] = _pct
+    env.filters["local"] = _local
+    env.filters["localdate"] = _localdate
     return env
 
 

@@ -9,6 +9,7 @@ from decimal import Decimal
 from sqlmodel import Session, select
 
 from bot.core.i18n import t
+from bot.core.timefmt import local
 from bot.declarations import rules
 from bot.declarations.violations import (
     Context,
@@ -212,11 +213,11 @@ def _documents(ctx: Context) -> list[Violation]:
             continue
         label = _doc_label(kind)
         params = {"kind": label, "brand": f"({brand})" if brand else "",
-                  "until": until.date().isoformat()}
+                  "until": local(until, fmt="%Y-%m-%d")}  # the team's day, not the UTC day
         pool = usable_documents(ctx.session, kind, brand, until)
         if mine:  # attached but expiring before the campaign ends
             d = mine[0]
-            params |= {"title": d.title, "until": d.valid_until.date().isoformat()
+            params |= {"title": d.title, "until": local(d.valid_until, fmt="%Y-%m-%d")
                        if d.valid_until else "?"}
             out.append(Violation(rule_id, "documents", "documents", d.title, "cv.rule.doc_expired",
                                  "cv.fix.doc_attach" if pool else "cv.fix.doc_upload",

@@ -23,6 +23,7 @@ from bot.core.errors import Conflict, Forbidden, NotFound
 from bot.core.i18n import t
 from bot.core.lifecycle import Outcome
 from bot.core.templating import TemplateRefused, render
+from bot.core.timefmt import local
 from bot.declarations import price_history, rules
 from cards.builders import builder
 from cards.callback import CallbackData
@@ -254,7 +255,7 @@ def proposal_card(session: Session, params: dict, lang: str) -> Card | None:
         who = user.display_name if user else "—"
         card.color = "green" if proposal.state == "accepted" else "grey"
         card.footer = (t("learn.accepted", lang, who=who, version=proposal.rule_version,
-                         when=proposal.decided_at.strftime("%m-%d %H:%M") if proposal.decided_at else "")
+                         when=local(proposal.decided_at, fmt="%m-%d %H:%M") if proposal.decided_at else "")
                        if proposal.state == "accepted" else t("learn.dismissed", lang, who=who))
     return card
 

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session, select
 
-from bot.core import outbox
+from bot.core import outbox, timefmt
 from bot.core.ports import NoticeSource
 from bot.watch.ingest import IngestReport, ingest
 from storage.db import Database
@@ -45,9 +45,8 @@ class SourceHealth:
     def as_dict(self) -> dict:
         return {"name": self.name, "ok": self.ok, "platform": self.platform, "kind": self.kind,
                 "consecutive_failures": self.consecutive_failures,
-                "last_success": self.last_success.isoformat() if self.last_success else None,
-                "next_attempt_at": self.next_attempt_at.isoformat()
-                if self.next_attempt_at else None,
+                "last_success": timefmt.iso(self.last_success),  # team zone, with offset
+                "next_attempt_at": timefmt.iso(self.next_attempt_at),
                 "alerting": self.alerting,
                 "last_error": self.last_error, "last_counts": self.last_counts}
 
