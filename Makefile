@@ -1,4 +1,5 @@
-# PromoPilot — `make run` serves the demo on http://127.0.0.1:8000, `make test` runs every test.
+# PromoPilot — `make run` serves the open local demo (PROMOPILOT_DEMO=true: no login) on
+# http://127.0.0.1:8000, `make test` runs every test.
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -16,7 +17,7 @@ $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
 venv: $(VENV)/.synced
 
 run: venv
-	$(VENV)/bin/promopilot run
+	PROMOPILOT_DEMO=true $(VENV)/bin/promopilot run
 
 browser:
 	@test -x /usr/bin/chromium || { echo "installing Debian chromium for browser tests"; \

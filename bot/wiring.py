@@ -11,7 +11,10 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
+
 from adapters.platforms.http_json import HttpJsonSource
+from adapters.platforms.http_util import TIMEOUT
 from adapters.platforms.sandbox.seed import PLATFORMS
 from adapters.platforms.sandbox.submitter import SandboxSubmitter
 
@@ -59,13 +62,21 @@ class Container:
 def build(settings: Settings, db: Database | None = None) -> Container:
     container = Container(settings=settings, db=db or Database.shared(settings.database_url))
     lifecycle.on_transition(outbox.task_card_listener)
-    if settings.sandbox_enabled:
+    if settings.sandbox_enabled:  # on in the demo (PROMOPILOT_DEMO), elsewhere when asked for
         for platform in PLATFORMS:
             container.sources.append(HttpJsonSource(
                 name=f"sandbox-{platform}", platform=platform,
                 url=f"{container.sandbox_url}/{platform}/notices", timezone=settings.timezone))
-            container.submitters[platform] = SandboxSubmitter(container.sandbox_url, platform)
+            container.submitters[platform] = SandboxSubmitter(
+                container.sandbox_url, platform, client=_sandbox_client(settings))
     return container
+
+
+def _sandbox_client(settings: Settings) -> httpx.Client:
+    """Registering on the sandbox takes a credential outside the demo: the team token."""
+    headers = ({"Authorization": f"Bearer {settings.api_token.get_secret_value()}"}
+               if settings.api_token is not None else {})
+    return httpx.Client(timeout=TIMEOUT, headers=headers)
 
 
 def install_plugins(container: Container, api: Any) -> None:

@@ -105,9 +105,11 @@ def free_port() -> int:
 
 @pytest.fixture
 def settings(db: Database) -> Settings:
+    """The local demo (open console with its picker, sandbox on), as most tests drive it;
+    tests/test_web_auth.py turns demo mode off to check the credentials."""
     return Settings(database_url=db.url, port=free_port(), scheduler_enabled=False,
                     sandbox_review_seconds=0, demo_on_empty=False, api_token=None,
-                    _env_file=None)
+                    demo=True, session_secret="test-session-secret", _env_file=None)
 
 
 @pytest.fixture

@@ -118,7 +118,7 @@ def _build_container():
 
 # Feature modules add their commands with ``register(app, build_container)``: the container
 # comes from here, the composition root, so features never import the wiring.
-CLI_MODULES = ["bot.watch.cli", "bot.cli.audit", "bot.declarations.cli", "bot.auth.cli"]
+CLI_MODULES = ["bot.watch.cli", "bot.cli.audit", "bot.declarations.cli", "bot.cli.users"]
 for _name in CLI_MODULES:
     try:
         _module = importlib.import_module(_name)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,8 +23,20 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     database_url: str = f"sqlite:///{ROOT / 'var' / 'promopilot.db'}"
+    demo: bool = Field(
+        default=False,
+        description="Local demo: console, API and sandbox open to anyone who reaches the port, "
+                    "with the console's 'Acting as' picker (make run sets it)",
+    )
     api_token: SecretStr | None = Field(
-        default=None, description="Bearer token for /api; unset = local demo, no auth"
+        default=None,
+        description="The team's integration token (Authorization: Bearer) for /api, the console "
+                    "API and the sandbox; may act as any named user",
+    )
+    session_secret: SecretStr | None = Field(
+        default=None,
+        description="Signs console login cookies; unset = generated once into var/session_secret "
+                    "(set it when several replicas serve the console)",
     )
     public_url: str = Field(
         default="", description="Base URL people reach the console at (links on cards)"
@@ -32,7 +44,9 @@ class Settings(BaseSettings):
     timezone: str = "Asia/Shanghai"
     language: str = Field(default="zh-CN", description="Default language: zh-CN or en")
     default_team: str = "default"
-    sandbox_enabled: bool = True
+    sandbox_enabled: bool | None = Field(
+        default=None, description="Serve and watch the sandbox marketplace; unset = on in demo mode only"
+    )
     sandbox_review_seconds: float = Field(
         default=3.0, description="How long the sandbox marketplace takes to review"
     )
@@ -43,6 +57,12 @@ class Settings(BaseSettings):
     demo_on_empty: bool = Field(default=True, description="Seed demo data on first start")
     log_json: bool = False
     log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _sandbox_follows_demo(self) -> Settings:
+        if self.sandbox_enabled is None:
+            self.sandbox_enabled = self.demo
+        return self
 
     @property
     def base_url(self) -> str:

@@ -17,7 +17,7 @@ from bot import wiring
 from bot.core.scheduler import build_scheduler, threaded
 from bot.core.settings import Settings, get_settings
 from bot.watch.watcher import Watcher
-from bot.web import api, console
+from bot.web import api, auth, console, login
 
 log = logging.getLogger(__name__)
 
@@ -78,10 +78,16 @@ def create_app(settings: Settings | None = None,
     app = FastAPI(title="PromoPilot", version="0.1.0", lifespan=lifespan,
                   description="Promotion declarations (促销申报) run from group chats.")
     app.state.container = container
+    auth.install(app, settings, container.db)  # a credential on every request that acts
     app.include_router(api.build_router(container))
+    app.include_router(login.build_router(container, console.TEMPLATES))
     app.include_router(console.build_router(container))
-    if settings.sandbox_enabled:
-        app.include_router(sandbox_router(container.db, settings.sandbox_review_seconds))
+    if settings.sandbox_enabled:  # on in the demo; elsewhere only when asked for
+        app.include_router(sandbox_router(container.db, settings.sandbox_review_seconds,
+                                          writer=auth.sandbox_writer(settings)))
+        if not settings.demo and settings.api_token is None:
+            log.warning("sandbox enabled outside demo mode without PROMOPILOT_API_TOKEN: "
+                        "its submitter has no credential to register with")
     wiring.install_plugins(container, app)
 
     @app.get("/", include_in_schema=False)

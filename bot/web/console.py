@@ -1,6 +1,8 @@
-"""The built-in web console: a group chat with channels, cards and a user picker.
+"""The built-in web console: a group chat with channels and cards.
 
 It is a chat platform like any other: words and clicks go through ``commands.router``.
+Outside the local demo a person logs in (``bot.web.auth``) and acts as themselves only; in
+the demo (``PROMOPILOT_DEMO=true``) an "Acting as" picker names anyone.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from pydantic import BaseModel
 from sqlalchemy import or_
 from sqlmodel import select
 
+from bot.core.i18n import t
+from bot.web.auth import acting_name, csrf_token, principal_of, request_lang
 from cards.model import Card
 from cards.render_html import render_html
 from commands import Inbound
@@ -29,20 +33,20 @@ TEMPLATES = Environment(loader=FileSystemLoader(Path(__file__).parent / "templat
 
 class SayIn(BaseModel):
     channel: str
-    user: str
+    user: str | None = None  # logged in: you (naming someone else is refused); token/demo: who
     text: str
 
 
 class ClickIn(BaseModel):
     channel: str
-    user: str
+    user: str | None = None
     value: str
     comment: str | None = None
     event_id: str | None = None
 
 
 def build_router(container) -> APIRouter:
-    db, hub = container.db, container.extras["hub"]
+    db, hub, settings = container.db, container.extras["hub"], container.settings
     router = APIRouter(prefix="/console", include_in_schema=False)
 
     def kick() -> None:
@@ -63,11 +67,13 @@ def build_router(container) -> APIRouter:
                 entry["purposes"].append(b.purpose)
         return list(seen.values())
 
-    def user_or_404(name: str) -> User:
+    def acting(request: Request, named: str | None) -> User:
+        name = acting_name(request, named, settings)
         with db.session() as session:
             user = session.exec(select(User).where(User.name == name)).first()
-        if user is None:
-            raise HTTPException(404, f"unknown user {name!r}")
+        if user is None or not user.active:
+            message = t("auth.unknown_user", request_lang(request, settings), name=name[:64])
+            raise HTTPException(404, {"code": "auth.unknown_user", "message": message})
         return user
 
     def store(channel: str, author: str, text: str, visible_to: int | None = None,
@@ -79,12 +85,18 @@ def build_router(container) -> APIRouter:
         hub.publish(channel)
 
     @router.get("", response_class=HTMLResponse)
-    def page() -> str:
+    def page(request: Request) -> str:
+        person = principal_of(request)
+        picker = person is not None and person.may_name_anyone
         with db.session() as session:
             users = session.exec(select(User).where(User.active == True)  # noqa: E712
-                                 .order_by(User.id)).all()
+                                 .order_by(User.id)).all() if picker else []
+        me = None
+        if person is not None and person.kind == "session":
+            me = {"name": person.name, "display": person.display_name,
+                  "roles": sorted(person.roles)}
         return TEMPLATES.get_template("console.html").render(
-            channels=channels(),
+            channels=channels(), picker=picker, me=me, csrf=csrf_token(request) if me else "",
             users=[{"name": u.name, "display": u.display_name, "roles": u.roles} for u in users],
         )
 
@@ -93,8 +105,9 @@ def build_router(container) -> APIRouter:
         return channels()
 
     @router.get("/api/channels/{channel}/messages")
-    def messages(channel: str, user: str, after: int = 0) -> dict:
-        viewer = user_or_404(user)
+    def messages(channel: str, request: Request, user: str | None = None,
+                 after: int = 0) -> dict:
+        viewer = acting(request, user)
         with db.session() as session:
             rows = session.exec(
                 select(ChatMessage).where(
@@ -116,8 +129,8 @@ def build_router(container) -> APIRouter:
         return {"channel": channel, "messages": out}
 
     @router.post("/api/say")
-    def say(body: SayIn) -> dict:
-        user = user_or_404(body.user)
+    def say(body: SayIn, request: Request) -> dict:
+        user = acting(request, body.user)
         text = body.text.strip()[:2000]
         if not text:
             raise HTTPException(422, "empty message")
@@ -131,8 +144,8 @@ def build_router(container) -> APIRouter:
         return {"ok": reply.ok, "text": reply.text}
 
     @router.post("/api/click")
-    def click(body: ClickIn) -> dict:
-        user = user_or_404(body.user)
+    def click(body: ClickIn, request: Request) -> dict:
+        user = acting(request, body.user)
         event_id = f"web:click:{body.event_id or secrets.token_hex(8)}"
         reply = command_router.handle_click(
             db, Inbound(chat="web", channel_id=body.channel, user_ref=user.name,

@@ -1,18 +1,21 @@
 """The sandbox marketplace: a feed of notices, publishing, registration and async review.
 
 Served by PromoPilot itself at ``/sandbox/{platform}/…``; it is the demo and the model a
-real connector follows (feed → HTTP-JSON watcher; registration → ``Submitter``).
+real connector follows (feed → HTTP-JSON watcher; registration → ``Submitter``). On in the
+local demo; elsewhere only with ``PROMOPILOT_SANDBOX_ENABLED=true``, and then publishing and
+registering take a credential (the app's gate) and ``writer`` (who may change the feed).
 """
 
 from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from fastapi import APIRouter, Body, HTTPException, Request
+from fastapi import APIRouter, Body, Depends, HTTPException, Request
 from sqlmodel import select
 
 from adapters.platforms.sandbox.seed import PLATFORMS
@@ -68,7 +71,14 @@ def overall(results: list[dict]) -> str:
     return "partial"
 
 
-def build_router(db: Database, review_seconds: float = 3.0) -> APIRouter:
+def _anyone() -> None:
+    return None
+
+
+def build_router(db: Database, review_seconds: float = 3.0,
+                 writer: Callable[..., None] = _anyone) -> APIRouter:
+    """``writer`` is a FastAPI dependency run before publishing or registering; it raises
+    (401/403) for a caller who may not."""
     router = APIRouter(prefix="/sandbox", tags=["sandbox marketplace"])
 
     @router.get("/{platform}/notices")
@@ -92,7 +102,7 @@ def build_router(db: Database, review_seconds: float = 3.0) -> APIRouter:
             raise HTTPException(404, "notice not found")
         return row.body
 
-    @router.post("/{platform}/notices", status_code=201)
+    @router.post("/{platform}/notices", status_code=201, dependencies=[Depends(writer)])
     def publish(platform: str, notice: dict = Body(...)) -> dict:
         """Publish (or, with an existing id, change) a notice on the sandbox feed."""
         _platform(platform)
@@ -109,7 +119,7 @@ def build_router(db: Database, review_seconds: float = 3.0) -> APIRouter:
             session.add(row)
         return {"id": notice_id}
 
-    @router.post("/{platform}/registrations")
+    @router.post("/{platform}/registrations", dependencies=[Depends(writer)])
     def register(platform: str, payload: dict = Body(...)) -> dict:
         """Enrol items in a campaign; the same idempotency key returns the same enrolment."""
         _platform(platform)
