@@ -6,7 +6,8 @@ and build the card fresh at delivery time: a card always shows the row as it is 
 
 from __future__ import annotations
 
-from decimal import Decimal
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
 
 from sqlmodel import Session, select
 
@@ -15,6 +16,7 @@ from bot.core.lifecycle import CLOSED_STATES, State
 from bot.core.settings import get_settings
 from bot.core.timefmt import local
 from bot.core.views import BUILDERS, Builder, builder  # noqa: F401  (re-exported)
+from cards import ops as _ops  # noqa: F401  (registers the ops-channel cards)
 from cards.callback import CallbackData
 from cards.model import Button, Card, CardField, Color, Line
 from storage.models import (
@@ -57,18 +59,66 @@ def console_link(task_id: int) -> str:
     return f"{get_settings().base_url}/console?task={task_id}"
 
 
+UNREADABLE = "_unreadable"  # requirements ingestion could not read (bot/watch/validate.py)
+REQ_LABELS = {"min_discount": "min_discount", "min_stock": "min_stock",
+              "image_size": "image_size", "price_rule": "price_rule",
+              "required_documents": "documents", "categories": "categories"}
+
+
+def shown_text(value: object, limit: int = 200) -> str:
+    """A stored value as printable text, whatever it is (a card never raises on data)."""
+    if isinstance(value, list | tuple):
+        text = "、".join(shown_text(v, limit) for v in value)
+    else:
+        text = "" if value is None else str(value)
+    text = "".join(ch for ch in text if ch in "\n\t" or ch.isprintable())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _fraction(value: object) -> Decimal | None:
+    if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
+        return None
+    try:
+        parsed = Decimal(str(value).strip())
+    except InvalidOperation:
+        return None
+    return parsed if parsed.is_finite() and 0 <= parsed < 1 else None
+
+
 def requirements_text(req: dict, lang: str) -> str:
+    """The notice's requirements in words. A value that cannot be read is shown as the
+    text it is, flagged (⚠ … unreadable), never raised on."""
+    if not isinstance(req, dict):
+        return t("req.unreadable", lang, what=shown_text(req))
     parts = []
+    flagged = dict(req[UNREADABLE]) if isinstance(req.get(UNREADABLE), dict) else {}
     if req.get("min_discount") is not None:
-        parts.append(t("req.min_discount", lang, v=f"{Decimal(str(req['min_discount'])):.0%}"))
+        found = _fraction(req["min_discount"])
+        if found is None:
+            flagged.setdefault("min_discount", req["min_discount"])
+        else:
+            parts.append(t("req.min_discount", lang, v=f"{found:.0%}"))
     for key in ("min_stock", "image_size", "price_rule"):
         if req.get(key):
-            parts.append(t(f"req.{key}", lang, v=req[key]))
+            parts.append(t(f"req.{key}", lang, v=shown_text(req[key])))
     if req.get("required_documents"):
-        parts.append(t("req.documents", lang, v="、".join(map(str, req["required_documents"]))))
+        parts.append(t("req.documents", lang, v=shown_text(req["required_documents"])))
     if req.get("categories"):
-        parts.append(t("req.categories", lang, v="、".join(map(str, req["categories"]))))
+        parts.append(t("req.categories", lang, v=shown_text(req["categories"])))
+    for key, raw in flagged.items():
+        what = (t(f"req.{REQ_LABELS[key]}", lang, v=shown_text(raw)) if key in REQ_LABELS
+                else f"{shown_text(key, 60)}: {shown_text(raw)}")
+        parts.append(t("req.unreadable", lang, what=what))
     return ";".join(parts) if lang != "en" else "; ".join(parts)
+
+
+def when(dt: datetime | None, fmt: str | None = None) -> str:
+    """``local`` for a stored time; one the team's zone cannot show is shown as stored,
+    flagged, instead of failing the card."""
+    try:
+        return local(dt, fmt=fmt) if fmt else local(dt)
+    except (OverflowError, ValueError):
+        return f"⚠ {shown_text(dt.isoformat() if dt is not None else None, 40)}"
 
 
 def discount(list_price: Decimal | None, promo: Decimal | None) -> str:
@@ -95,14 +145,14 @@ def task_card(session: Session, params: dict, lang: str) -> Card | None:
     assert campaign is not None
     state_label = t(f"state.{task.state}", lang)
     deadline = (
-        local(task.deadline) if task.deadline else t("card.deadline_unclear", lang)
+        when(task.deadline) if task.deadline else t("card.deadline_unclear", lang)
     )
     fields = [
         CardField(label=t("card.platform", lang), value=_platform_name(session, campaign.platform)),
         CardField(label=t("card.state", lang), value=state_label),
         CardField(label=t("card.deadline", lang), value=deadline),
         CardField(label=t("card.event", lang),
-                  value=f"{local(campaign.event_start)} ~ {local(campaign.event_end)}"),
+                  value=f"{when(campaign.event_start)} ~ {when(campaign.event_end)}"),
     ]
     if campaign.type:
         fields.append(CardField(label=t("card.type", lang), value=campaign.type))
@@ -163,7 +213,7 @@ def task_card(session: Session, params: dict, lang: str) -> Card | None:
         elif who in SYSTEM_ACTORS:
             who = "PromoPilot"
         card.footer = t("card.last", lang, who=who, what=t(f"action.{last.action}", lang),
-                        when=local(last.created_at, fmt="%m-%d %H:%M"))
+                        when=when(last.created_at, fmt="%m-%d %H:%M"))
     for action, style in BUTTONS_BY_STATE.get(task.state, []):
         card.buttons.append(button(action, task, lang, style))
     return card

@@ -12,7 +12,7 @@ from sqlmodel import Session, select
 from bot.core.i18n import t
 from bot.core.lifecycle import CLOSED_STATES, OPEN_STATES
 from bot.core.timefmt import local, zone
-from cards.builders import _platform_name, builder, button, console_link
+from cards.builders import _platform_name, builder, button, console_link, when
 from cards.builders import task_card as plain_task_card
 from cards.model import Card, CardField, Line
 from storage.models import Campaign, ChatBinding, Task, User
@@ -29,7 +29,7 @@ def _when(value: object) -> str:
     if isinstance(value, str):
         try:
             return local(datetime.fromisoformat(value))
-        except ValueError:
+        except (ValueError, OverflowError):  # not a time, or one the zone cannot show
             return value
     if isinstance(value, dict):
         return "; ".join(f"{k}: {v}" for k, v in value.items()) or "—"
@@ -60,7 +60,7 @@ def watch_task_card(session: Session, params: dict, lang: str,
             label = t("card.deadline", lang)
             for f in card.fields:
                 if f.label == label:
-                    f.value = t("watch.unclear_guess", lang, when=local(task.deadline))
+                    f.value = t("watch.unclear_guess", lang, when=when(task.deadline))
         set_button = button("set_deadline", task, lang)
         set_button.needs_input = True  # the time is typed in (modal / form / reply)
         card.buttons.append(set_button)

@@ -17,11 +17,12 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from adapters.platforms.http_json import MalformedNotice, clean_text, parse_time
+from adapters.platforms.http_json import MalformedNotice, Rejection, clean_text, parse_time
 from adapters.platforms.rss import stable_id
 from adapters.platforms.textenc import decode
 from bot.core.platforms import PLATFORM_NAMES as PLATFORMS
 from bot.core.ports import MAX_TITLE, Notice
+from bot.watch.validate import Unreadable, sane_time
 
 log = logging.getLogger(__name__)
 MAX_BYTES = 20 * 1024 * 1024
@@ -83,10 +84,11 @@ class FileDropSource:
                 notices += self._notices(path.name, rows)
             except Exception as exc:  # noqa: BLE001 - one bad file must not stop the folder
                 seen.pop(path.name)
-                reason = f"{self.name}: {path.name}: {exc}"[:300]
-                self.rejected.append(reason)
-                log.warning("drop file rejected", extra={"source": self.name,
-                                                         "file": path.name, "error": str(exc)[:200]})
+                self.rejected.append(Rejection(f"{self.name}: {path.name}: {exc}", path.name,
+                                               f"unreadable file: {exc}"))
+                # read again next poll; the watcher logs and announces it once
+                log.debug("drop file rejected", extra={"source": self.name,
+                                                       "file": path.name, "error": str(exc)[:200]})
         self.validators = seen
         return notices
 
@@ -97,8 +99,11 @@ class FileDropSource:
                 continue
             try:
                 notices.append(self._notice(row))
-            except MalformedNotice as exc:
-                self.rejected.append(f"{self.name}: {file_name} row {number}: {exc}")
+            except Exception as exc:  # noqa: BLE001 - one unreadable row never stops the file
+                reason = str(exc) if isinstance(exc, MalformedNotice) else \
+                    f"unreadable row ({type(exc).__name__}: {exc})"
+                self.rejected.append(Rejection(f"{self.name}: {file_name} row {number}: {reason}",
+                                               f"{file_name} row {number}", reason))
         return notices
 
     def _cell(self, row: dict[str, Any], name: str) -> Any:
@@ -134,11 +139,18 @@ class FileDropSource:
                       text=clean_text("\n".join(t for t in texts if t), 20_000), **times)
 
     def _time(self, value: Any) -> datetime | None:
-        if isinstance(value, datetime):
-            return value if value.tzinfo else value.replace(tzinfo=ZoneInfo(self.timezone))
-        if isinstance(value, date):
-            return datetime(value.year, value.month, value.day, 23, 59,
-                            tzinfo=ZoneInfo(self.timezone))
+        """A cell as a time; ``MalformedNotice`` (→ kept as text) when unreadable or outside
+        2000–2100."""
+        if isinstance(value, datetime | date):
+            if isinstance(value, datetime):
+                found = value if value.tzinfo else value.replace(tzinfo=ZoneInfo(self.timezone))
+            else:
+                found = datetime(value.year, value.month, value.day, 23, 59,
+                                 tzinfo=ZoneInfo(self.timezone))
+            try:
+                return sane_time(found)
+            except Unreadable as exc:
+                raise MalformedNotice(str(exc)) from exc
         if isinstance(value, int | float):
             raise MalformedNotice("a number is not a time")
         text = clean_text(value, 100).replace("/", "-")

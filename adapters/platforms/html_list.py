@@ -15,7 +15,7 @@ import httpx
 from bs4 import BeautifulSoup, Tag
 
 from adapters.platforms.http_fetch import conditional_get, new_validators
-from adapters.platforms.http_json import MalformedNotice, clean_text
+from adapters.platforms.http_json import MalformedNotice, Rejection, clean_text, item_ref
 from adapters.platforms.rss import stable_id
 from adapters.platforms.textenc import decode
 from bot.core.ports import MAX_TITLE, Notice
@@ -85,8 +85,11 @@ class HtmlListSource:
         for item in items:
             try:
                 notice = self._notice(item)
-            except MalformedNotice as exc:
-                self.rejected.append(f"{self.name}: skipped item: {exc}")
+            except Exception as exc:  # noqa: BLE001 - one unreadable item never stops the page
+                reason = str(exc) if isinstance(exc, MalformedNotice) else \
+                    f"unreadable item ({type(exc).__name__}: {exc})"
+                self.rejected.append(Rejection(f"{self.name}: skipped item: {reason}",
+                                               item_ref(str(item)[:2000]), reason))
                 continue
             if self.detail.get("body") and notice.source_url:
                 if notice.source_url not in self._details and details < self.max_details:

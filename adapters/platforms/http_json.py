@@ -5,10 +5,12 @@ The path for official open APIs and internal feeds; the sandbox feed is one such
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import math
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -18,6 +20,7 @@ import jmespath
 from adapters.platforms.http_fetch import conditional_get, new_validators
 from adapters.platforms.textenc import decode
 from bot.core.ports import MAX_TITLE, Notice
+from bot.watch.validate import Unreadable, clean_text, sane_time
 
 log = logging.getLogger(__name__)
 
@@ -40,23 +43,59 @@ class MalformedNotice(ValueError):
     pass
 
 
+class Rejection(str):
+    """A skipped notice. It reads as its message (``source: skipped notice: why``); ``ref``
+    names the notice (its id, else a digest of the item, stable from poll to poll) and
+    ``reason`` says why. The watcher logs and announces each one once."""
+
+    ref: str
+    reason: str
+
+    def __new__(cls, message: str, ref: str, reason: str) -> Rejection:
+        self = super().__new__(cls, message[:300])
+        self.ref, self.reason = ref[:160], reason[:300]
+        return self
+
+
+def item_ref(raw: Any, external_id: Any = None) -> str:
+    """How a rejected item is named: its id when it has a usable one, else ``#digest``."""
+    if isinstance(external_id, str | int) and not isinstance(external_id, bool):
+        named = clean_text(external_id, 128)
+        if named:
+            return named
+    body = json.dumps(raw, sort_keys=True, default=str)  # ASCII escapes: surrogates are fine
+    return "#" + hashlib.sha1(body.encode()).hexdigest()[:12]
+
+
 def parse_time(value: Any, tz: str) -> datetime | None:
-    """ISO-8601 (or epoch seconds) → aware datetime; naive times are in the team's zone."""
-    if value in (None, ""):
+    """ISO-8601 (or epoch seconds; milliseconds when the number is that large) → aware
+    datetime; naive times are in the team's zone. Anything else, and any time outside
+    2000–2100 UTC, is ``MalformedNotice`` (never another exception)."""
+    if value is None or (isinstance(value, str) and not value.strip()):
         return None
+    if isinstance(value, bool):
+        raise MalformedNotice(f"unreadable time {value!r}")
     if isinstance(value, int | float):
-        return datetime.fromtimestamp(value, ZoneInfo("UTC"))
+        if not math.isfinite(value):
+            raise MalformedNotice(f"unreadable time {value!r}")
+        seconds = value / 1000 if abs(value) >= 1e11 else value  # epoch milliseconds
+        try:
+            parsed = datetime.fromtimestamp(seconds, UTC)
+        except (OverflowError, OSError, ValueError) as exc:
+            raise MalformedNotice(f"time out of range {value!r}"[:80]) from exc
+    elif isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise MalformedNotice(f"unreadable time {value[:40]!r}") from exc
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=ZoneInfo(tz))
+    else:
+        raise MalformedNotice(f"unreadable time (a {type(value).__name__})")
     try:
-        parsed = datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise MalformedNotice(f"unreadable time {str(value)[:40]!r}") from exc
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=ZoneInfo(tz))
-
-
-def clean_text(value: Any, limit: int) -> str:
-    text = "" if value is None else str(value)
-    text = "".join(ch for ch in text if ch in "\n\t" or ch.isprintable()).strip()
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+        return sane_time(parsed)
+    except Unreadable as exc:
+        raise MalformedNotice(str(exc)) from exc
 
 
 def to_notice(platform: str, raw: dict, mapping: dict[str, str], tz: str) -> Notice:
@@ -137,8 +176,19 @@ class HttpJsonSource:
                 if not isinstance(raw, dict):
                     raise MalformedNotice("notice is not an object")
                 notices.append(to_notice(self.platform, raw, self.mapping, self.timezone))
-            except MalformedNotice as exc:
-                reason = f"{self.name}: skipped notice: {exc}"
-                self.rejected.append(reason)
-                log.warning("notice rejected", extra={"source": self.name, "reason": str(exc)})
+            except Exception as exc:  # noqa: BLE001 - one unreadable notice never stops the feed
+                reason = str(exc) if isinstance(exc, MalformedNotice) else \
+                    f"unreadable notice ({type(exc).__name__}: {exc})"
+                self.rejected.append(Rejection(f"{self.name}: skipped notice: {reason}",
+                                               self._ref(raw), reason))
+                # logged once by the watcher when it is new, not on every poll
+                log.debug("notice rejected", extra={"source": self.name, "reason": reason[:200]})
         return notices
+
+    def _ref(self, raw: Any) -> str:
+        try:
+            external = jmespath.search(self.mapping.get("external_id") or "id", raw) \
+                if isinstance(raw, dict) else None
+        except Exception:  # noqa: BLE001 - the digest names it then
+            external = None
+        return item_ref(raw, external)

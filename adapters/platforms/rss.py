@@ -13,7 +13,7 @@ import httpx
 from bs4 import BeautifulSoup
 
 from adapters.platforms.http_fetch import conditional_get, new_validators
-from adapters.platforms.http_json import MalformedNotice, clean_text
+from adapters.platforms.http_json import MalformedNotice, Rejection, clean_text, item_ref
 from bot.core.ports import MAX_TITLE, Notice
 
 log = logging.getLogger(__name__)
@@ -74,8 +74,12 @@ class RssSource:
         for entry in parsed.entries:
             try:
                 notices.append(self._notice(entry))
-            except MalformedNotice as exc:
-                self.rejected.append(f"{self.name}: skipped entry: {exc}")
+            except Exception as exc:  # noqa: BLE001 - one unreadable entry never stops the feed
+                reason = str(exc) if isinstance(exc, MalformedNotice) else \
+                    f"unreadable entry ({type(exc).__name__}: {exc})"
+                ref = item_ref(dict(entry), entry.get("id") or entry.get("link"))
+                self.rejected.append(Rejection(f"{self.name}: skipped entry: {reason}", ref,
+                                               reason))
         return notices
 
     def _notice(self, entry: feedparser.FeedParserDict) -> Notice:

@@ -16,6 +16,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy import or_, update
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, select
 
 from bot.core.ports import ChatAdapter, ChatDeliveryError
@@ -179,8 +180,16 @@ class Dispatcher:
 
     def _prepare_card(self, row: OutboxMessage) -> tuple[Card, int, str] | None:
         with self.db.session() as session:
-            build = BUILDERS[row.payload["builder"]]
-            card = build(session, row.payload.get("params", {}), get_settings().language)
+            payload = row.payload if isinstance(row.payload, dict) else {}
+            try:
+                build = BUILDERS[str(payload.get("builder"))]
+                card = build(session, payload.get("params") or {}, get_settings().language)
+            except DBAPIError:
+                raise  # the database, not the data: retried as usual
+            except Exception as exc:  # noqa: BLE001 - the data cannot make this card
+                session.rollback()
+                report_unbuildable(self.db, row, exc)
+                raise CardUnbuildable(f"card cannot be built: {exc!r}"[:500]) from exc
             if card is None:
                 return None
             message = self._reserve(session, row)
@@ -238,6 +247,48 @@ class Dispatcher:
                         next_attempt_at=utcnow() + timedelta(seconds=delay))
                 .execution_options(synchronize_session=False)
             )
+
+
+class CardUnbuildable(Exception):
+    """The row's card cannot be built from what is stored: retrying cannot help."""
+
+    permanent = True
+
+
+def report_unbuildable(db: Database, row: OutboxMessage, exc: Exception) -> None:
+    """Tell the ops channel once per card (``card_unbuildable``), logged with the trace.
+
+    The row itself is marked dead by the caller; a report that cannot itself be built is
+    only logged, never reported again."""
+    payload = row.payload if isinstance(row.payload, dict) else {}
+    builder = str(payload.get("builder"))
+    log.error("card cannot be built", exc_info=exc,
+              extra={"outbox_id": row.id, "builder": builder, "card_key": row.card_key,
+                     "chat": row.chat, "channel": row.channel_id})
+    if builder == "card_unbuildable":
+        return
+    subject = (row.card_key or row.key or "")[:100]
+    try:
+        with db.session() as session:
+            platform = "*"
+            if row.task_id:
+                from storage.models import Campaign
+
+                task = session.get(Task, row.task_id)
+                campaign = session.get(Campaign, task.campaign_id) if task else None
+                platform = campaign.platform if campaign else "*"
+            params = {"builder": builder[:64], "card_key": subject, "chat": row.chat,
+                      "channel": row.channel_id, "error": repr(exc)[:300]}
+            bindings = bindings_for(session, platform, "ops")
+            for b in bindings:
+                enqueue_card(session, b.chat, b.channel_id, f"card_unbuildable:{subject}",
+                             "card_unbuildable", params,
+                             key=f"card_unbuildable:{subject}:{b.chat}:{b.channel_id}"[:256])
+            if not bindings:
+                log.error("no ops channel bound for unbuildable cards",
+                          extra={"card_key": subject})
+    except Exception:  # noqa: BLE001 - the report must not hide the original failure
+        log.exception("could not report an unbuildable card", extra={"card_key": subject})
 
 
 def task_card_listener(session: Session, task: Task, outcome: object, actor: object) -> None:

@@ -39,9 +39,15 @@ def sources(as_json: bool = typer.Option(False, "--json", help="machine-readable
     for h in health.values():
         status = "OK  " if h.ok else "FAIL"
         typer.echo(f"{status} {h.name:<28} {h.kind or '-':<10} {h.platform or '-':<8} "
-                   f"failures={h.consecutive_failures} last_ok={stated(h.last_success)} "
-                   f"next={stated(h.next_attempt_at)}"
+                   f"failures={h.consecutive_failures} rejected={len(h.rejections)} "
+                   f"last_ok={stated(h.last_success)} next={stated(h.next_attempt_at)}"
                    + (f"\n     last error: {h.last_error}" if h.last_error else ""))
+        shown = h.as_dict()["rejections"]  # the newest; each was logged and announced once
+        for item in shown[:3]:
+            typer.echo(f"     rejected {item['ref']}: {item['reason']}")
+        if len(h.rejections) > 3:
+            typer.echo(f"     … {len(h.rejections) - 3} more (--json lists the newest "
+                       f"{len(shown)})")
     if any(not h.ok for h in health.values()):
         raise typer.Exit(code=1)
 

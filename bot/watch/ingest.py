@@ -10,6 +10,11 @@ the card says the deadline is unclear and offers a button to set it.
 
 Large batches take a fast path: one query finds what is already known, new notices are
 inserted in chunks (one transaction each), and only changed ones go one by one.
+
+Nothing blocks, nothing is lost: every notice is checked first (``bot.watch.validate``) and
+one that cannot be read is rejected with its id and reason (``IngestReport.rejected``; the
+watcher logs and announces each once); a chunk that fails as a whole is stored again row by
+row, so one poisonous notice costs only itself.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from bot.core.ports import Notice
 from bot.core.settings import get_settings
 from bot.watch import routing
 from bot.watch.extract_dates import extract
+from bot.watch.validate import TIME_FIELDS, Unreadable, check_notice, clean_text, sane_time
 from storage.db import Database
 from storage.models import AuditEvent, Campaign, OutboxMessage, Platform, Task, Team
 from storage.models_watch import NoticeBody
@@ -47,6 +53,18 @@ class IngestReport:
     updated: list[int] = field(default_factory=list)
     unchanged: int = 0
     failed: list[str] = field(default_factory=list)
+    # (platform/external id, why) for every notice not stored: unreadable, or the database
+    # refused it even alone. The watcher remembers them, so each is told once.
+    rejected: list[tuple[str, str]] = field(default_factory=list)
+
+    def reject(self, notice: object, reason: str) -> None:
+        self.rejected.append((ref(notice), reason[:300]))
+
+
+def ref(notice: object) -> str:
+    """``platform/external_id`` of whatever a source handed in, printable and short."""
+    return (f"{clean_text(getattr(notice, 'platform', '?'), 32) or '?'}/"
+            f"{clean_text(getattr(notice, 'external_id', '?'), 128) or '?'}")
 
 
 @dataclass
@@ -73,6 +91,11 @@ def prepare(notice: Notice, now: datetime, tz: str) -> Prepared:
         event_start=notice.event_start or found.event_start,
         event_end=notice.event_end or found.event_end,
     )
+    try:
+        for name in TIME_FIELDS:
+            sane_time(getattr(filled, name), name)
+    except Unreadable:  # the text named an impossible year: ask a person instead
+        return Prepared(notice, content_hash, "none", True)
     return Prepared(filled, content_hash, "text", found.unclear)
 
 
@@ -83,7 +106,13 @@ def ingest(db: Database, notices: list[Notice], *,
     now = now or utcnow()
     tz = get_settings().timezone
     latest: dict[tuple[str, str], Notice] = {}
-    for notice in notices:  # the same notice twice in one batch: the last one counts
+    for given in notices:  # the same notice twice in one batch: the last one counts
+        try:
+            notice = check_notice(given)
+        except Exception as exc:  # noqa: BLE001 - one unreadable notice, not the batch
+            report.reject(given, str(exc) if isinstance(exc, Unreadable)
+                          else f"unreadable notice ({type(exc).__name__}: {exc})")
+            continue
         key = (notice.platform, notice.external_id)
         if key in latest and latest[key].content_hash == notice.content_hash:
             report.unchanged += 1
@@ -101,7 +130,7 @@ def ingest(db: Database, notices: list[Notice], *,
             try:
                 prepared = prepare(notice, now, tz)
             except Exception as exc:  # noqa: BLE001 - one unreadable notice, not the batch
-                report.failed.append(f"{notice.platform}/{notice.external_id}: {exc!r}"[:300])
+                report.reject(notice, f"dates could not be read ({type(exc).__name__}: {exc})")
                 continue
             if have is None:
                 fresh.append(prepared)
@@ -112,8 +141,12 @@ def ingest(db: Database, notices: list[Notice], *,
                 with db.session() as session:
                     ids = _create_many(session, fresh, extra_targets, now)
                 report.new += ids
-            except IntegrityError:
-                # Another replica took some of these at the same moment: go one by one.
+            except Exception as exc:  # noqa: BLE001 - the chunk is retried row by row
+                # IntegrityError: another replica took some of these at the same moment.
+                # Anything else: one row the database refuses costs only that row.
+                if not isinstance(exc, IntegrityError):
+                    log.warning("chunk insert failed; storing its notices one by one",
+                                extra={"notices": len(fresh), "error": repr(exc)[:300]})
                 for prepared in fresh:
                     _one(db, prepared, report, extra_targets, now)
     return report
@@ -133,13 +166,20 @@ def _one(db: Database, prepared: Prepared, report: IngestReport,
     try:
         with db.session() as session:
             _ingest_one(session, prepared, report, extra_targets, now)
-    except IntegrityError:
+    except IntegrityError as exc:
         # Another replica ingested the same notice at the same moment: it is there now.
-        report.unchanged += 1
-    except Exception as exc:  # noqa: BLE001 - one bad notice must not stop the rest
-        log.exception("ingest failed", extra={"platform": notice.platform,
-                                              "external_id": notice.external_id})
+        # If it is not, the database refused this notice itself: that is a rejection.
+        if _known(db, [notice]):
+            report.unchanged += 1
+            return
         report.failed.append(f"{notice.platform}/{notice.external_id}: {exc!r}"[:300])
+        report.reject(notice, f"could not be stored ({type(exc).__name__}: {exc})")
+    except Exception as exc:  # noqa: BLE001 - one bad notice must not stop the rest
+        # The watcher logs each rejection once (not on every poll); the trace is for debugging.
+        log.debug("notice not stored", exc_info=True,
+                  extra={"platform": notice.platform, "external_id": notice.external_id})
+        report.failed.append(f"{notice.platform}/{notice.external_id}: {exc!r}"[:300])
+        report.reject(notice, f"could not be stored ({type(exc).__name__}: {exc})")
 
 
 def _ensure_platforms(session: Session, codes: set[str]) -> None:
@@ -208,6 +248,8 @@ def _insert_returning(session: Session, model: type, rows: list[dict]) -> list[i
     executemany (a multi-VALUES statement with RETURNING is slow for psycopg to prepare).
     """
     table = model.__table__  # type: ignore[attr-defined]
+    if not rows:  # an empty executemany would insert one row of defaults
+        return []
     if session.get_bind().dialect.name == "postgresql":
         ids = list(session.execute(
             text("SELECT nextval(pg_get_serial_sequence(:t, 'id')) FROM generate_series(1, :n)"),

@@ -19,6 +19,7 @@ from sqlmodel import Session, select
 
 from bot.core import outbox, timefmt
 from bot.core.ports import NoticeSource
+from bot.watch import rejections
 from bot.watch.ingest import IngestReport, ingest
 from storage.db import Database
 from storage.models_watch import SourceState
@@ -41,6 +42,7 @@ class SourceHealth:
     kind: str = ""
     next_attempt_at: datetime | None = None
     alerting: bool = False
+    rejections: dict = field(default_factory=dict)  # ref → {reason, first, last}: not stored
 
     def as_dict(self) -> dict:
         return {"name": self.name, "ok": self.ok, "platform": self.platform, "kind": self.kind,
@@ -48,13 +50,18 @@ class SourceHealth:
                 "last_success": timefmt.iso(self.last_success),  # team zone, with offset
                 "next_attempt_at": timefmt.iso(self.next_attempt_at),
                 "alerting": self.alerting,
-                "last_error": self.last_error, "last_counts": self.last_counts}
+                "last_error": self.last_error, "last_counts": self.last_counts,
+                "rejected": len(self.rejections),
+                "rejections": rejections.shown(self.rejections)}
 
     @classmethod
     def of(cls, state: SourceState) -> SourceHealth:
+        counts = dict(state.last_counts or {})
+        kept = counts.pop("rejections", None) or {}
+        counts.pop("rejection_seq", None)
         return cls(state.name, state.ok, state.consecutive_failures, state.last_success,
-                   state.last_error, dict(state.last_counts or {}), state.platform, state.kind,
-                   state.next_attempt_at, state.alerting)
+                   state.last_error, counts, state.platform, state.kind,
+                   state.next_attempt_at, state.alerting, dict(kept))
 
 
 def backoff(interval: float, failures: int) -> timedelta:
@@ -110,6 +117,7 @@ class Watcher:
                 total.updated += report.updated
                 total.unchanged += report.unchanged
                 total.failed += report.failed
+                total.rejected += report.rejected
         return total
 
     def _state(self, session: Session, source: NoticeSource) -> SourceState:
@@ -135,8 +143,15 @@ class Watcher:
             self._failed(source, exc, now)
             return IngestReport()
         channel = getattr(source, "channel", None)
-        report = ingest(self.db, notices, extra_targets=[tuple(channel.split(":", 1))]
-                        if channel else None, now=now)
+        try:
+            report = ingest(self.db, notices, extra_targets=[tuple(channel.split(":", 1))]
+                            if channel else None, now=now)
+        except Exception as exc:  # noqa: BLE001 - e.g. the database is away: the source
+            # shows failing (health, backoff, ops card) instead of ok with nothing stored
+            log.exception("ingest failed", extra={"source": source.name,
+                                                  "notices": len(notices)})
+            self._failed(source, exc, now)
+            return IngestReport()
         self._succeeded(source, report, now)
         return report
 
@@ -170,13 +185,17 @@ class Watcher:
             state.next_attempt_at = now + timedelta(seconds=float(getattr(source, "interval",
                                                                           300)))
             state.validators = dict(getattr(source, "validators", {}) or {})
+            found = rejections.collect(source, report.rejected)
+            kept, seq, new = rejections.remember(state, found, now)
             state.last_counts = {"new": len(report.new), "updated": len(report.updated),
-                                 "unchanged": report.unchanged,
-                                 "rejected": len(getattr(source, "rejected", []) or []),
-                                 "failed": len(report.failed)}
+                                 "unchanged": report.unchanged, "rejected": len(found),
+                                 "failed": len(report.failed), "rejections": kept,
+                                 "rejection_seq": seq}
             state.updated_at = now
             if recovered:
                 _announce(session, state, "source_recovered")
+            if new:
+                rejections.announce(session, state, new)
             session.add(state)
             self._memory[source.name] = SourceHealth.of(state)
         if recovered:

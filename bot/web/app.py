@@ -105,7 +105,9 @@ def create_app(settings: Settings | None = None,
         sources = [h.as_dict() for h in watcher.health.values()]
         body = {"status": "ok" if db_ok else "error", "database": db_ok,
                 "leader": bool(db_ok and container.extras["is_leader"]()),
-                "sources": sources, "chats": sorted(container.adapters)}
+                "sources": sources, "chats": sorted(container.adapters),
+                # notices not stored (unreadable or refused), per source in ``sources``
+                "notices_rejected": sum(s.get("rejected", 0) for s in sources)}
         return JSONResponse(body, status_code=200 if db_ok else 503)
 
     return app

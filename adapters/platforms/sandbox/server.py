@@ -8,7 +8,9 @@ registering take a credential (the app's gate) and ``writer`` (who may change th
 
 from __future__ import annotations
 
+import json
 import logging
+import math
 import secrets
 from collections.abc import Callable
 from datetime import timedelta
@@ -40,14 +42,67 @@ def _money(value: Any) -> Decimal | None:
         return None
 
 
+MAX_NOTICE = 256 * 1024  # bytes of JSON a published notice may take
+
+
+def _bad_value(value: Any, path: str = "notice") -> str | None:
+    """Where ``value`` holds something a JSON feed cannot serve (NaN, ±Infinity, a lone
+    surrogate), named by its path; None when it is all servable."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{path} is {value!r}; JSON has no NaN or Infinity"
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return f"{path} holds a lone surrogate (not valid Unicode text)"
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found = _bad_value(key, f"{path} key") or _bad_value(item, f"{path}.{key}")
+            if found:
+                return found[:300]
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _bad_value(item, f"{path}[{index}]")
+            if found:
+                return found
+    return None
+
+
+def publishable(notice: dict) -> str | None:
+    """Why the feed could not serve this notice (→ 422), or None when it can."""
+    problem = _bad_value(notice)
+    if problem:
+        return problem
+    notice_id = notice.get("id")
+    if notice_id is not None and (isinstance(notice_id, bool | dict | list)
+                                  or not 0 < len(str(notice_id)) <= 128):
+        return "id must be a string or number of 1–128 characters"
+    if not isinstance(notice.get("title"), str) or not notice["title"].strip():
+        return "title is required (a non-empty string)"
+    if len(json.dumps(notice, ensure_ascii=False).encode()) > MAX_NOTICE:
+        return f"notice is larger than {MAX_NOTICE // 1024} KB"
+    return None
+
+
+def _count(value: Any) -> int:
+    number = _money(value)
+    return int(number) if number is not None and number.is_finite() else 0
+
+
 def review_items(requirements: dict, items: list[dict]) -> list[dict]:
-    """The sandbox's own rules: minimum discount and minimum promo stock per SKU."""
-    min_discount = Decimal(str(requirements.get("min_discount") or 0))
-    min_stock = int(requirements.get("min_stock") or 0)
+    """The sandbox's own rules: minimum discount and minimum promo stock per SKU (a value
+    that is not a number counts as none)."""
+    requirements = requirements if isinstance(requirements, dict) else {}
+    min_discount = _money(requirements.get("min_discount") or 0) or Decimal(0)
+    min_discount = min_discount if min_discount.is_finite() else Decimal(0)
+    min_stock = _count(requirements.get("min_stock"))
     results = []
     for item in items:
+        item = item if isinstance(item, dict) else {}
         list_price, promo = _money(item.get("list_price")), _money(item.get("promo_price"))
-        stock = int(item.get("promo_stock") or 0)
+        list_price = list_price if list_price is not None and list_price.is_finite() else None
+        promo = promo if promo is not None and promo.is_finite() else None
+        stock = _count(item.get("promo_stock"))
         result = {"sku": item.get("sku"), "result": "accepted"}
         if list_price is None or promo is None or promo <= 0:
             result |= {"result": "rejected", "reason_code": "PRICE_MISSING",
@@ -88,8 +143,16 @@ def build_router(db: Database, review_seconds: float = 3.0,
             rows = session.exec(select(SandboxNotice).where(SandboxNotice.platform == platform)
                                 .order_by(SandboxNotice.id)).all()
         base = str(request.base_url).rstrip("/")
+        servable = []
+        for row in rows:  # one stored notice the feed cannot serve never takes the feed down
+            problem = publishable(row.body) if isinstance(row.body, dict) else "not an object"
+            if problem:
+                log.warning("sandbox notice not served", extra={
+                    "platform": platform, "notice_id": row.notice_id, "problem": problem})
+                continue
+            servable.append(row)
         notices = [{**row.body, "url": row.body.get("url")
-                    or f"{base}/sandbox/{platform}/notices/{row.notice_id}"} for row in rows]
+                    or f"{base}/sandbox/{platform}/notices/{row.notice_id}"} for row in servable]
         return {"code": 0, "data": {"platform": platform, "notices": notices}}
 
     @router.get("/{platform}/notices/{notice_id}")
@@ -100,12 +163,21 @@ def build_router(db: Database, review_seconds: float = 3.0,
                 SandboxNotice.notice_id == notice_id)).first()
         if row is None:
             raise HTTPException(404, "notice not found")
+        problem = publishable(row.body) if isinstance(row.body, dict) else "not an object"
+        if problem:
+            raise HTTPException(409, f"stored notice cannot be served ({problem}); "
+                                     "publish it again")
         return row.body
 
     @router.post("/{platform}/notices", status_code=201, dependencies=[Depends(writer)])
     def publish(platform: str, notice: dict = Body(...)) -> dict:
         """Publish (or, with an existing id, change) a notice on the sandbox feed."""
         _platform(platform)
+        problem = publishable(notice)
+        if problem:  # refused here, or every later GET of the feed would fail on it
+            log.info("sandbox notice refused", extra={"platform": platform,
+                                                      "problem": problem})
+            raise HTTPException(422, f"notice refused: {problem}")
         notice_id = str(notice.get("id") or f"SBX-{secrets.token_hex(4)}")
         notice["id"] = notice_id
         with db.session() as session:
