@@ -73,3 +73,49 @@ def test_typed_command_gets_an_answer(live, browser):
     page.fill("#text", "what?")
     page.press("#text", "Enter")
     page.locator(".msg .bubble", has_text="I don't know 'what?'").wait_for(timeout=10_000)
+
+
+def test_login_then_act_as_yourself_then_log_out(settings, seeded, browser):
+    """Outside the demo: the console sends you to the login, acts as you (no picker; the
+    JS sends the CSRF token), and logging out ends it."""
+    from pydantic import SecretStr
+
+    from bot.core.passwords import set_password
+    from bot.web.app import create_app
+    from tests.conftest import LiveServer, free_port
+
+    with seeded.session() as s:
+        set_password(s, "li.na", "correct horse battery")
+    secure = settings.model_copy(update={"demo": False, "sandbox_enabled": False,
+                                         "api_token": SecretStr("t0ken"), "port": free_port()})
+    live = LiveServer(create_app(secure), secure).start()
+    try:
+        live.drain()
+        page = browser.new_page(locale="zh-CN")  # the login page speaks the browser's language
+        page.goto(f"{live.url}/console?channel=tmall-promo")
+        assert "/console/login" in page.url
+        page.fill("#username", "li.na")
+        page.fill("#password", "wrong password")
+        page.click("button[type=submit]")
+        page.locator(".error", has_text="用户名或密码不正确").wait_for()
+        page.fill("#password", "correct horse battery")
+        page.click("button[type=submit]")
+        page.wait_for_url(f"{live.url}/console?channel=tmall-promo")
+        assert page.locator("#as").count() == 0  # no "Acting as" picker
+        assert "李娜(运营)" in page.locator("#me").inner_text()
+        card = page.locator(".card[data-kind=notice]").first
+        card.wait_for()
+        task_id = card.get_attribute("data-task")
+        card.locator("button[data-action=claim]").click()
+        page.locator(f".card[data-task='{task_id}'] .badge", has_text="已认领").wait_for(
+            timeout=10_000)
+        page.fill("#text", "我的")  # typed as li.na: her task is listed
+        page.press("#text", "Enter")
+        page.locator(".msg .bubble", has_text="我负责的任务").wait_for(timeout=10_000)
+        assert f"#{task_id}" in page.locator(".msg .bubble", has_text="我负责的任务").inner_text()
+        page.click("#logout")
+        page.locator(".info", has_text="你已退出登录").wait_for()
+        page.goto(f"{live.url}/console")
+        assert "/console/login" in page.url
+    finally:
+        live.stop()

@@ -75,10 +75,10 @@ def build_router(container, templates) -> APIRouter:
     container.extras["login_throttle"] = throttle
 
     def login_page(request: Request, lang: str, next_url: str, message: str = "",
-                   name: str = "", status: int = 200) -> HTMLResponse:
+                   name: str = "", status: int = 200, info: bool = False) -> HTMLResponse:
         return HTMLResponse(templates.get_template("login.html").render(
             lang=lang, t=lambda key, **kw: t(key, lang, **kw), csrf=csrf_token(request),
-            next=next_url, message=message, name=name, demo=settings.demo), status_code=status)
+            next=next_url, message=message, info=info, name=name), status_code=status)
 
     @router.get("/login", response_class=HTMLResponse)
     def login_form(request: Request, next: str = "/console", lang: str | None = None):
@@ -87,7 +87,7 @@ def build_router(container, templates) -> APIRouter:
             return RedirectResponse(safe_next(next), status_code=303)
         lang = normalise(lang) if lang else request_lang(request, settings)
         bye = t("auth.logged_out", lang) if request.query_params.get("bye") else ""
-        return login_page(request, lang, safe_next(next), bye)
+        return login_page(request, lang, safe_next(next), bye, info=True)
 
     @router.post("/login", response_class=HTMLResponse)
     async def login(request: Request) -> Response:
