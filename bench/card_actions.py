@@ -110,7 +110,8 @@ def main() -> None:
     app_port, bare_port = free_port(), free_port()
     env = {**os.environ, "PROMOPILOT_DATABASE_URL": database_url,
            "PROMOPILOT_PORT": str(app_port), "PROMOPILOT_LOG_LEVEL": "WARNING",
-           "PROMOPILOT_DEMO_ON_EMPTY": "false", "PROMOPILOT_SANDBOX_ENABLED": "false"}
+           "PROMOPILOT_DEMO_ON_EMPTY": "false", "PROMOPILOT_SANDBOX_ENABLED": "false",
+           "PROMOPILOT_DEMO": "true"}  # console clicks name the user, as in the demo
     (tmp / "bare.py").write_text(BARE_APP)
     servers = [
         subprocess.Popen([sys.executable, "-m", "bot.cli.main", "run"], cwd=ROOT, env=env,

@@ -54,7 +54,8 @@ class Settings(BaseSettings):
     outbox_interval_seconds: float = 2.0
     review_poll_seconds: float = 5.0
     scheduler_enabled: bool = True
-    demo_on_empty: bool = Field(default=True, description="Seed demo data on first start")
+    demo_on_empty: bool | None = Field(
+        default=None, description="Seed demo data on first start; unset = in demo mode only")
     log_json: bool = False
     log_level: str = "INFO"
 
@@ -62,6 +63,8 @@ class Settings(BaseSettings):
     def _sandbox_follows_demo(self) -> Settings:
         if self.sandbox_enabled is None:
             self.sandbox_enabled = self.demo
+        if self.demo_on_empty is None:  # demo people have no passwords: seed them for the demo
+            self.demo_on_empty = self.demo
         return self
 
     @property
