@@ -6,10 +6,13 @@ action_id, Telegram 64 bytes; we keep to 64 so every platform can carry it.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 PREFIX = "pp1"
 MAX_BYTES = 64
+_ACTION = re.compile(r"[a-z][a-z0-9_]{0,40}")
+_NUMBER = re.compile(r"[0-9]{1,10}")
 
 
 class BadCallback(ValueError):
@@ -32,10 +35,13 @@ class CallbackData:
 
     @classmethod
     def unpack(cls, raw: str) -> CallbackData:
-        parts = (raw or "").split("|")
+        parts = str(raw or "").split("|")
         if len(parts) != 4 or parts[0] != PREFIX:
-            raise BadCallback(f"not a PromoPilot button: {raw[:80]!r}")
-        try:
-            return cls(parts[1], int(parts[2]), int(parts[3]))
-        except ValueError as exc:
-            raise BadCallback(f"malformed button value: {raw[:80]!r}") from exc
+            raise BadCallback(f"not a PromoPilot button: {str(raw)[:80]!r}")
+        # ASCII digits that fit the database's integers ("²", "5_000" or 20 digits would
+        # reach a query and fail there); an action is a plain name.
+        if not (_ACTION.fullmatch(parts[1]) and _NUMBER.fullmatch(parts[2])
+                and _NUMBER.fullmatch(parts[3])) or int(parts[2]) >= 2**31 \
+                or int(parts[3]) >= 2**31:
+            raise BadCallback(f"malformed button value: {str(raw)[:80]!r}")
+        return cls(parts[1], int(parts[2]), int(parts[3]))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 from sqlmodel import select
 
 from bot.core.errors import Invalid, NotFound
@@ -15,9 +17,19 @@ from storage.models import Campaign, Platform, Task, User
 def task_id_arg(ctx: Context, args: list[str], usage: str) -> int:
     if not args:
         raise Invalid("err.usage", usage=ctx.t(usage))
-    raw = args[0].lstrip("#")
-    if not raw.isdigit():
+    found = id_number(args[0])
+    if found is None:
         raise Invalid("err.bad_id", value=args[0][:20])
+    return found
+
+
+def id_number(word: str) -> int | None:
+    """``12`` / ``#12`` / full-width ``１２`` → 12; None for anything else, including digits
+    no database id is (``١٢``-style scripts ``int`` reads, 20-digit numbers that overflow
+    a query)."""
+    raw = unicodedata.normalize("NFKC", word).lstrip("#＃")
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 10 or int(raw) >= 2**31:
+        return None
     return int(raw)
 
 
