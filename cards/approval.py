@@ -14,7 +14,7 @@ from decimal import Decimal
 
 from sqlmodel import Session, select
 
-from bot.core.i18n import t
+from bot.core.i18n import has, normalise, t
 from bot.core.lifecycle import State
 from bot.core.timefmt import local
 from cards.builders import _platform_name, _user_name, button, console_link, discount
@@ -48,6 +48,12 @@ def _precheck_text(found: PrecheckResult | None, lang: str) -> str | None:
     if len(found.marks) > MAX_PRECHECK:
         lines.append(t("card.precheck_more", lang, n=len(found.marks) - MAX_PRECHECK))
     return "\n".join(lines)
+
+
+def step_reason(reason: str | None, lang: str | None) -> str:
+    """Why the policy asked for a step: the policy's own text (team data, shown as written),
+    or a catalog key for the built-in defaults (``approval.reason.no_rule``)."""
+    return t(reason, lang) if reason and has(reason) else (reason or "")
 
 
 def _who(session: Session, ids: set[int] | list[int]) -> str:
@@ -130,11 +136,12 @@ def approval_card(session: Session, params: dict, lang: str, *,
     pending = [s for s in steps if s.state == "pending"]
     current_seq = min((s.seq for s in pending), default=None)
     for step in steps:
-        label = f"{t('card.approval_step', lang)} {step.seq} · {step.role}"
+        role = t(f"role.{step.role}", lang)
+        label = t("card.approval_step", lang, seq=step.seq, role=role)
         if step.mode == "any_of":
             label += f" ({t('card.any_of', lang)})"
         holders = people(step.role, task.team_id)
-        who = "、".join(u.display_name for u in holders) or step.role
+        who = "、".join(u.display_name for u in holders) or role
         if step.state == "pending" and step.seq == current_seq:
             value = t("card.step_waiting", lang, who=who, due=local(step.due_at, fmt="%m-%d %H:%M"))
             card.mentions += [u.name for u in holders if u.id not in (requester, task.claimed_by)]
@@ -151,15 +158,18 @@ def approval_card(session: Session, params: dict, lang: str, *,
         if step.id in escalations:
             value += " · " + t("card.step_escalated", lang, who=_who(session, escalations[step.id]))
         if step.reason:
-            value += f" — {step.reason}"
+            value += f" — {step_reason(step.reason, lang)}"
         card.fields.append(CardField(label=label, value=value, short=False))
         if step.id in escalations and step.state == "pending":
             card.mentions += [u.name for u in session.exec(
                 select(User).where(User.id.in_(list(escalations[step.id]))))]
     for auto in (rnd.auto if rnd else []):
         key = f"card.auto.{auto['what']}.{'done' if auto.get('done') else 'blocked'}"
+        reason = auto.get("reason", "")
+        why = (auto.get("why") or {}).get(normalise(lang))
         card.fields.append(CardField(label=t("card.auto", lang),
-                                     value=t(key, lang, reason=auto.get("reason", "")),
+                                     value=t(key, lang, reason=f"{why} · {reason}" if why
+                                             else reason),
                                      short=False))
     card.mentions = list(dict.fromkeys(card.mentions))
     is_open = (rnd.state == "open") if rnd else bool(pending)

@@ -40,6 +40,7 @@ def notice_rejected_card(session: Session, params: dict, lang: str) -> Card | No
 def card_unbuildable_card(session: Session, params: dict, lang: str) -> Card | None:
     what = _text(params.get("card_key") or params.get("builder"), 128) or "?"
     return Card(kind="error", color="red", title=t("ops.unbuildable_title", lang, card=what),
-                text=t("ops.unbuildable_text", lang, chat=_text(params.get("chat"), 32) or "?",
-                       channel=_text(params.get("channel"), 128) or "?",
+                text=t("ops.unbuildable_text", lang,
+                       where=f"{_text(params.get('chat'), 32) or '?'}/"
+                             f"{_text(params.get('channel'), 128) or '?'}",
                        error=_text(params.get("error")) or "—"))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from sqlmodel import Session
 
-from bot.core.i18n import t
+from bot.core.i18n import has, t
 from bot.core.timefmt import local
 from cards.builders import _platform_name, _user_name, builder, console_link
 from cards.callback import CallbackData
@@ -26,6 +26,12 @@ def _button(action: str, task: Task, lang: str, style: str = "default",
     return Button(label=t(f"action.{action}", lang), action=action, style=style,  # type: ignore
                   value=CallbackData(action, task.id or 0, task.version).pack(),
                   needs_input=needs_input)
+
+
+def channel_name(channel: str, lang: str) -> str:
+    """A submission channel as a person calls it (Excel 报名文件); a configured channel the
+    catalog does not know keeps its code."""
+    return t(f"sub.ch.{channel}", lang) if has(f"sub.ch.{channel}") else channel
 
 
 @builder("submission")
@@ -48,7 +54,7 @@ def submission_card(session: Session, params: dict, lang: str) -> Card | None:
                     run.status, "orange"))
     card.fields += [
         CardField(label=t("card.platform", lang), value=_platform_name(session, campaign.platform)),
-        CardField(label=t("sub.channel", lang), value=str(channel)),
+        CardField(label=t("sub.channel", lang), value=channel_name(str(channel), lang)),
         CardField(label=t("card.state", lang), value=t(f"state.{task.state}", lang)),
         CardField(label=t("sub.key", lang), value=run.idempotency_key),
     ]
@@ -57,7 +63,8 @@ def submission_card(session: Session, params: dict, lang: str) -> Card | None:
                                      value=_user_name(session, run.assignee)))
     if run.tried:
         tried = "\n".join(
-            f"{x['channel']} · {local_iso(x.get('at'))}: {x['error'][:160]}" for x in run.tried)
+            f"{channel_name(x['channel'], lang)} · {local_iso(x.get('at'))}: {x['error'][:160]}"
+            for x in run.tried)
         card.fields.append(CardField(label=t("sub.tried", lang), value=tried, short=False))
         card.fields.append(CardField(label=t("sub.last_error", lang),
                                      value=(run.last_error or "")[:300], short=False))

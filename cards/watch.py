@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session, select
 
-from bot.core.i18n import t
+from bot.core.i18n import Term, t
 from bot.core.lifecycle import CLOSED_STATES, OPEN_STATES
 from bot.core.timefmt import local, zone
 from cards.builders import _platform_name, builder, button, console_link, when
@@ -138,7 +138,8 @@ def reminder_card(session: Session, params: dict, lang: str) -> Card | None:
                 task_id=task.id, version=task.version, link=console_link(task.id or 0))
     lines = []
     if kind == "nag":
-        lines.append(t("rem.nag_text", lang, role=params.get("role", ""),
+        role = params.get("role")
+        lines.append(t("rem.nag_text", lang, role=Term(f"role.{role}") if role else "—",
                        waited=left_text(timedelta(seconds=params.get("waited", 0)), lang),
                        due=local(datetime.fromisoformat(params["due"])) if params.get("due")
                        else "—", n=params.get("n", 1), deadline=local(deadline)))

@@ -5,11 +5,17 @@ from __future__ import annotations
 from sqlmodel import select
 
 from bot.core.errors import Forbidden, Invalid
+from bot.core.i18n import Term
+from bot.core.i18n import roles as role_names
 from bot.core.users import add_user, parse_roles
 from commands.router import Context, Reply, router
-from storage.models import ChatBinding
+from storage.models import ChatBinding, Platform
 
 CHATS = ("web", "slack", "feishu", "dingtalk")
+# What a bound channel hears, by the word typed in either language (绑定 jd 审批).
+PURPOSES = {"notices": "notices", "通知": "notices", "活动通知": "notices",
+            "approvals": "approvals", "审批": "approvals",
+            "ops": "ops", "运维": "ops", "运维告警": "ops"}
 
 
 def _require_admin(ctx: Context) -> None:
@@ -21,30 +27,30 @@ def _require_admin(ctx: Context) -> None:
 def user_command(ctx: Context, args: list[str]) -> Reply:
     _require_admin(ctx)
     if len(args) < 3 or args[0].lower() not in ("add", "添加"):
-        raise Invalid("err.usage", usage=ctx.t("usage.user_add"))
+        raise Invalid("err.usage", usage=Term("usage.user_add"))
     name, roles = args[1], parse_roles(args[2])
     external_id = args[3] if len(args) > 3 else None
     chat = ctx.inbound.chat
     if external_id and external_id.startswith(("--", "—")):  # `--slack U123` form
         chat = external_id.lstrip("-—").lower()
         if len(args) < 5 or chat not in CHATS:
-            raise Invalid("err.usage", usage=ctx.t("usage.user_add"))
+            raise Invalid("err.usage", usage=Term("usage.user_add"))
         external_id = args[4]
     with ctx.db.session() as session:
         add_user(session, name, roles, chat=chat if external_id else None,
                  external_id=external_id, lang=ctx.lang)
-    return Reply(text=ctx.t("ok.user_added", name=name, roles=", ".join(roles)))
+    return Reply(text=ctx.t("ok.user_added", name=name, roles=role_names(roles)))
 
 
 @router.command("bind", "绑定", usage="usage.bind")
 def bind_command(ctx: Context, args: list[str]) -> Reply:
     _require_admin(ctx)
     if not args:
-        raise Invalid("err.usage", usage=ctx.t("usage.bind"))
+        raise Invalid("err.usage", usage=Term("usage.bind"))
     platform = args[0].lower()
-    purpose = args[1].lower() if len(args) > 1 else "notices"
-    if purpose not in ("notices", "approvals", "ops"):
-        raise Invalid("err.usage", usage=ctx.t("usage.bind"))
+    purpose = PURPOSES.get(args[1].lower() if len(args) > 1 else "notices")
+    if purpose is None:
+        raise Invalid("err.usage", usage=Term("usage.bind"))
     with ctx.db.session() as session:
         exists = session.exec(select(ChatBinding).where(
             ChatBinding.chat == ctx.inbound.chat, ChatBinding.channel_id == ctx.inbound.channel_id,
@@ -52,4 +58,7 @@ def bind_command(ctx: Context, args: list[str]) -> Reply:
         if not exists:
             session.add(ChatBinding(chat=ctx.inbound.chat, channel_id=ctx.inbound.channel_id,
                                     platform=platform, purpose=purpose))
-    return Reply(text=ctx.t("ok.bound", platform=platform, purpose=purpose), private=False)
+        known = session.get(Platform, platform)
+        shown = known.name if known else (Term("platform.all") if platform == "*" else platform)
+    return Reply(text=ctx.t("ok.bound", platform=shown, purpose=Term(f"purpose.{purpose}")),
+                 private=False)

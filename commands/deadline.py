@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bot.core.errors import Invalid
+from bot.core.i18n import Term
 from bot.core.timefmt import local
 from bot.watch import deadlines  # noqa: F401  (registers the set_deadline action)
 from commands.router import Context, Reply, router
@@ -15,7 +16,7 @@ def deadline_command(ctx: Context, args: list[str]) -> Reply:
     task_id = task_id_arg(ctx, args, "usage.deadline")
     when = " ".join(args[1:]).strip()
     if not when:
-        raise Invalid("err.usage", usage=ctx.t("usage.deadline"))
+        raise Invalid("err.usage", usage=Term("usage.deadline"))
     result = ctx.act(task_id, "set_deadline", comment=when)
     with ctx.db.session() as session:
         task = session.get(Task, task_id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlmodel import select
 
 from bot.core.errors import Invalid, NotFound
+from bot.core.i18n import Term
 from bot.declarations import autofill as declarations
 from bot.declarations import compliance, learning, rules
 from bot.declarations.plugin import declaration_card, link
@@ -22,7 +23,7 @@ OVERRIDABLE = {"submit": "submit", "提交": "submit", "request_approval": "requ
 def edit_command(ctx: Context, args: list[str]) -> Reply:
     task_id = task_id_arg(ctx, args, "usage.edit")
     if len(args) < 3:
-        raise Invalid("err.usage", usage=ctx.t("usage.edit"))
+        raise Invalid("err.usage", usage=Term("usage.edit"))
     sku, changes = args[1], declarations.parse_changes(args[2:])
     with ctx.db.session() as session:
         task = session.get(Task, task_id)
@@ -79,9 +80,10 @@ def override_command(ctx: Context, args: list[str]) -> Reply:
     action = OVERRIDABLE.get(args[1].lower()) if len(args) > 1 else None
     reason = " ".join(args[2:]).strip()
     if action is None:
-        raise Invalid("err.usage", usage=ctx.t("usage.override"))
+        raise Invalid("err.usage", usage=Term("usage.override"))
     if not reason:
-        raise Invalid("err.reason_required", example=f"{ctx.alias} {task_id} {args[1]} <…>")
+        raise Invalid("err.reason_required",
+                      example=Term.of(f"example.override_{action}", task_id=task_id))
     result = ctx.act(task_id, action, comment=reason, payload={"override": True})
     return router._done(ctx, result)
 
@@ -113,7 +115,7 @@ def rules_command(ctx: Context, args: list[str]) -> Reply:
 
 def _decide(ctx: Context, args: list[str], accept: bool) -> Reply:
     if not args or not args[0].lstrip("#").isdigit():
-        raise Invalid("err.usage", usage=ctx.t("usage.rules"))
+        raise Invalid("err.usage", usage=Term("usage.rules"))
     proposal_id = int(args[0].lstrip("#"))
     with ctx.db.session() as session:
         proposal = learning.decide(session, proposal_id, ctx.actor, accept, ctx.inbound.event_id)

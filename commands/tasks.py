@@ -7,6 +7,7 @@ import unicodedata
 from sqlmodel import select
 
 from bot.core.errors import Invalid, NotFound
+from bot.core.i18n import Term
 from bot.core.lifecycle import OPEN_STATES
 from bot.core.timefmt import local
 from cards.builders import BUILDERS
@@ -16,7 +17,7 @@ from storage.models import Campaign, Platform, Task, User
 
 def task_id_arg(ctx: Context, args: list[str], usage: str) -> int:
     if not args:
-        raise Invalid("err.usage", usage=ctx.t(usage))
+        raise Invalid("err.usage", usage=Term(usage))
     found = id_number(args[0])
     if found is None:
         raise Invalid("err.bad_id", value=args[0][:20])
@@ -90,7 +91,8 @@ def _action_command(action: str, usage: str, needs_reason: bool = False):
         task_id = task_id_arg(ctx, args, usage)
         comment = " ".join(args[1:]).strip() or None
         if needs_reason and not comment:
-            raise Invalid("err.reason_required", example=f"{ctx.alias} {task_id} <…>")
+            raise Invalid("err.reason_required",
+                          example=Term.of(f"example.{action}", task_id=task_id))
         result = ctx.act(task_id, action, comment=comment)
         return router._done(ctx, result)
 

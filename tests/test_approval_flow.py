@@ -148,7 +148,7 @@ def test_self_approval_and_wrong_role_are_refused(live):
     own = act(client, tid, "approve", "alex")
     assert own.status_code == 403 and "own request" in own.json()["detail"]["message"]
     wrong = act(client, tid, "approve", "wang.fang")  # market
-    assert wrong.status_code == 403 and "manager" in wrong.json()["detail"]["message"]
+    assert wrong.status_code == 403 and "经理" in wrong.json()["detail"]["message"]
     legal = act(client, tid, "approve", "sun.li")  # an approver role, but not this step's
     assert legal.status_code == 403
     assert client.get(f"/api/tasks/{tid}").json()["state"] == "in_approval"

@@ -71,7 +71,7 @@ def test_bad_arguments_are_explained(seeded):
 
 def test_unknown_person_is_told_how_to_be_added(seeded):
     reply = router.handle_text(seeded, Inbound("slack", "C1", "U999"), "list")
-    assert not reply.ok and "U999" in reply.text and "user add" in reply.text
+    assert not reply.ok and "U999" in reply.text and "用户 添加" in reply.text
 
 
 def test_admin_adds_a_person_who_can_then_work(seeded):

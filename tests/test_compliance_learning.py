@@ -86,10 +86,10 @@ def test_three_rejections_propose_a_rule_accepted_by_button_then_stop_the_defect
     accept = next(b for b in card.buttons if b.action == "accept_rule")
 
     refused = click(db, "li.na", accept.value, "rp-1")  # ops is not a rules owner
-    assert not refused.ok and "只有 admin, legal, manager 可以采纳规则" in refused.text
+    assert not refused.ok and "只有 管理员、法务、经理 可以采纳规则" in refused.text
     assert click(db, "sun.li", accept.value, "rp-2").ok
     again = click(db, "zhou.qiang", accept.value, "rp-3")
-    assert not again.ok and "已被处理(accepted)" in again.text
+    assert not again.ok and "已被处理(已采纳)" in again.text
     with db.session() as s:
         proposal = s.exec(select(RuleProposal)).one()
         assert proposal.state == "accepted" and proposal.rule_version == 2

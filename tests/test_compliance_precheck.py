@@ -78,7 +78,8 @@ def test_override_needs_an_allowed_role_and_a_reason_and_is_audited(guarded):
     pool.declare(db, tid, [("BAD-2", "95.00", 50)], documents=[licence(db)])
     with pytest.raises(Forbidden) as err:
         pool.act(db, tid, "request_approval", "li.na", payload={"override": True}, comment="急")
-    assert "Only legal, manager may override" in err.value.message("en")
+    assert "Only Legal, Manager may override" in err.value.message("en")
+    assert "只有 法务、经理 可以强制放行" in err.value.message("zh-CN")
     with pytest.raises(Invalid):
         pool.act(db, tid, "request_approval", "zhou.qiang", payload={"override": True})
     result = pool.act(db, tid, "request_approval", "zhou.qiang", payload={"override": True},

@@ -114,14 +114,14 @@ def test_mention_command_gets_an_answer(dingtalk, fake):
     fake.wait_until(lambda: fake.group_messages, what="the bind answer")
     said = fake.group_messages[0]
     assert said["openConversationId"] == GROUP and said["msgKey"] == "sampleText"
-    assert "jd" in said["param"]["content"]
+    assert "京东" in said["param"]["content"]  # the platform by its name
 
 
 def test_unknown_person_is_told_how_to_be_added(dingtalk, fake):
     fake.push_message("@PromoPilot 认领 1", "staff-stranger", GROUP)
     fake.wait_until(lambda: fake.private_texts("staff-stranger"), what="the stranger's reply")
     text = fake.private_texts("staff-stranger")[0]
-    assert "staff-stranger" in text and "user add" in text and "--dingtalk" in text
+    assert "staff-stranger" in text and "用户 添加" in text and "--dingtalk" in text
 
 
 def test_claim_click_updates_the_card_with_the_claimant(dingtalk, fake, seeded):

@@ -245,7 +245,7 @@ def test_unknown_clicker_is_told_how_to_be_added(env):
     body = env.post(card_action(button(sent.card, "认领"), open_id="ou_stranger",
                                 chat_id=CHAT, message_id=sent.message_id, token=TOKEN)).json()
     assert body["toast"]["type"] == "error"
-    assert "user add" in body["toast"]["content"] and "ou_stranger" in body["toast"]["content"]
+    assert "用户 添加" in body["toast"]["content"] and "ou_stranger" in body["toast"]["content"]
     assert task(env, task_id).state == "new"
 
 
@@ -366,7 +366,7 @@ def test_unknown_user_is_told_how_to_be_added_and_admin_can_add_by_mention(env):
     env.post(message_event("列表", chat_id=CHAT, open_id="ou_newbie", token=TOKEN))
     env.drain()
     told = env.fake.to_user("ou_newbie")
-    assert len(told) == 1 and "user add" in told[0].content and "ou_newbie" in told[0].content
+    assert len(told) == 1 and "用户 添加" in told[0].content and "ou_newbie" in told[0].content
     env.post(message_event("user add xiao.ming ops @_user_2", chat_id=CHAT,
                            open_id="ou_admin", token=TOKEN,
                            others=[("ou_newbie", "小明")]))
@@ -387,7 +387,7 @@ def test_person_added_by_employee_id_is_found_through_the_contact_api(env):
             ChatIdentity.chat == "feishu", ChatIdentity.external_id == "ou_chenjing")).one()
         assert linked.user_id == user.id
     env.drain()
-    assert "user add" not in env.fake.to_user("ou_chenjing")[0].content
+    assert "用户 添加" not in env.fake.to_user("ou_chenjing")[0].content
 
 
 # -- outbound failures ----------------------------------------------------------------------
@@ -443,7 +443,7 @@ def test_refused_direct_message_falls_back_to_the_chat_and_others_mentions_are_i
     env.post(message_event("列表", chat_id=CHAT, open_id="ou_outsider", token=TOKEN))
     env.drain()
     said = [s for s in env.fake.in_chat(CHAT) if s.msg_type == "post"]
-    assert len(said) == 1 and "user add" in said[0].content
+    assert len(said) == 1 and "用户 添加" in said[0].content
     env.post(message_event("列表", chat_id=CHAT, open_id="ou_lina", token=TOKEN,
                            mention_bot=False, others=[("ou_alex", "Alex")]))
     env.drain()

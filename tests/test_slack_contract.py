@@ -294,7 +294,7 @@ def test_unknown_user_hears_the_admin_command_that_adds_them(live, fake):
     post(url, slash_command(user="U0NOBODY", channel=CHANNEL, text="list",
                             response_url=fake.response_url("who"), trigger_id="t-who"))
     unknown = fake.wait_for("response/who")[0].body["text"]
-    assert "/promo user add nora.body &lt;" in unknown and "&gt; --slack U0NOBODY`" in unknown
+    assert "/promo 用户 添加 nora.body &lt;" in unknown and "&gt; --slack U0NOBODY`" in unknown
     assert fake.calls("users.info")[0].body["user"] == "U0NOBODY"
 
     post(url, slash_command(user="U0ADMIN", channel=CHANNEL,
@@ -303,7 +303,7 @@ def test_unknown_user_hears_the_admin_command_that_adds_them(live, fake):
     assert "nora.body" in fake.wait_for("response/add")[0].body["text"]
     post(url, slash_command(user="U0NOBODY", channel=CHANNEL, text="mine",
                             response_url=fake.response_url("again"), trigger_id="t-again"))
-    assert "user add" not in fake.wait_for("response/again")[0].body["text"]
+    assert "用户 添加" not in fake.wait_for("response/again")[0].body["text"]
 
 
 def test_admin_adds_a_slack_user_by_mention(live, fake):
@@ -316,7 +316,7 @@ def test_admin_adds_a_slack_user_by_mention(live, fake):
     assert "carol" in fake.wait_for("response/add")[0].body["text"]
     post(url, slash_command(user="U0CAROL", channel=CHANNEL, text="mine",
                             response_url=fake.response_url("carol"), trigger_id="t-carol"))
-    assert "user add" not in fake.wait_for("response/carol")[0].body["text"]
+    assert "用户 添加" not in fake.wait_for("response/carol")[0].body["text"]
 
 
 def test_app_mention_claims_and_replies(live, fake):

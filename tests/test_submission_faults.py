@@ -164,7 +164,7 @@ def test_repeated_failure_falls_back_to_excel_hand_off(seeded, market, tmp_path)
     assert [r[0] for r in rows[2:]] == [line.sku for line in lines]
     labels = {b.action: b for b in card.buttons}
     assert labels["submission_done"].needs_input and "open" in labels  # download link
-    assert "http_json" in " ".join(f.value for f in card.fields)  # what was tried
+    assert "报名接口" in " ".join(f.value for f in card.fields)  # what was tried (http_json)
     assert "li.na" in card.mentions
     with pytest.raises(Invalid):
         act(db, tid, "submission_done", "li.na")  # the reference is required

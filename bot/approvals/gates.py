@@ -14,6 +14,7 @@ from bot.approvals import policy
 from bot.core import lifecycle
 from bot.core.actors import Actor
 from bot.core.errors import DomainError
+from bot.core.i18n import LANGS
 from storage.models import Campaign, Task, Team
 from storage.models_approval import ApprovalRound
 from storage.types import utcnow
@@ -37,8 +38,13 @@ def setting(session: Session, task: Task, gate: str) -> tuple[str, str]:
     return PERSON, f"{gate}: no gate set, a person decides"
 
 
-def note(rnd: ApprovalRound, what: str, done: bool, reason: str) -> None:
+def note(rnd: ApprovalRound, what: str, done: bool, reason: str,
+         why: DomainError | None = None) -> None:
+    """Record an automatic decision on the round; ``why`` (what blocked it) is kept in every
+    language, so the card shows it in its own."""
     rnd.auto = [*rnd.auto, {"what": what, "done": done, "reason": reason[:300],
+                            **({"why": {lang: why.message(lang)[:300] for lang in LANGS}}
+                               if why is not None else {}),
                             "at": utcnow().isoformat()}]
 
 
@@ -55,7 +61,7 @@ def after_final_approval(session: Session, task: Task, rnd: ApprovalRound) -> No
         for check in before_action.get("submit", []):
             check(session, task, request)
     except DomainError as exc:
-        note(rnd, "submit", False, f"{source}; blocked: {exc.message('en')}")
+        note(rnd, "submit", False, source, why=exc)
         session.add(rnd)
         log.info("auto-submit blocked", extra={"task_id": task.id, "reason": str(exc)})
         return

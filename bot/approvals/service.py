@@ -21,11 +21,12 @@ from bot.approvals import policy
 from bot.core import lifecycle, outbox
 from bot.core.actors import Actor
 from bot.core.errors import Conflict, Forbidden, Invalid
-from bot.core.i18n import t
+from bot.core.i18n import Term, Terms, roles, t
 from bot.core.lifecycle import Outcome
 from bot.core.settings import get_settings
 from bot.core.timefmt import local
 from bot.declarations.autofill import current
+from cards.approval import step_reason
 from storage.db import Database
 from storage.models import ApprovalStep, AuditEvent, Campaign, Declaration, Task, User
 from storage.models_approval import ApprovalEscalation, ApprovalRound
@@ -40,7 +41,7 @@ DECISIONS = {"approve": "approved", "reject": "rejected", "request_changes": "ch
 def default_route(session: Session, task: Task, declaration: Declaration) -> list[dict]:
     _, lines = current(session, task.id or 0)
     steps = policy.route(policy.facts_for(session, task, lines))
-    return steps or [{"seq": 1, "role": "manager", "reason": "no rule matched; default"}]
+    return steps or [{"seq": 1, "role": "manager", "reason": "approval.reason.no_rule"}]
 
 
 route: Callable[[Session, Task, Declaration], list[dict]] = default_route
@@ -55,7 +56,7 @@ def request(session: Session, task: Task, declaration: Declaration, actor: Actor
     facts = policy.facts_for(session, task, lines)
     rows = []
     for step in route(session, task, declaration) or [{"seq": 1, "role": "manager",
-                                                       "reason": "no steps routed; default"}]:
+                                                       "reason": "approval.reason.no_steps"}]:
         row = ApprovalStep(
             task_id=task.id or 0, declaration_version=declaration.version,
             seq=step["seq"], role=step["role"], reason=step.get("reason", "")[:256],
@@ -139,11 +140,11 @@ def _may(session: Session, task: Task, step: ApprovalStep, actor: Actor,
     return actor.user_id in {u.id for u in named} or not named
 
 
-def _decided_error(session: Session, step: ApprovalStep, lang: str) -> Conflict:
-    return Conflict("err.step_decided", seq=step.seq, role=step.role,
+def _decided_error(session: Session, step: ApprovalStep) -> Conflict:
+    return Conflict("err.step_decided", seq=step.seq, role=Term(f"role.{step.role}"),
                     who=_name(session, step.decided_by), when=local(step.decided_at,
                                                                     fmt="%m-%d %H:%M"),
-                    decision=t(f"card.decision.{step.state}", lang))
+                    decision=Term(f"card.decision.{step.state}"))
 
 
 def decide(session: Session, task: Task, decision: str, actor: Actor, *,
@@ -151,9 +152,11 @@ def decide(session: Session, task: Task, decision: str, actor: Actor, *,
            version: int | None = None) -> Outcome:
     """Record one approver's decision; the last approval approves the task."""
     if decision not in DECISIONS:
-        raise Invalid("err.usage", usage="approve | reject <reason> | request_changes <reason>")
+        raise Invalid("err.unknown_action", value=decision[:40],
+                      actions=Terms(tuple(Term(f"action.{d}") for d in DECISIONS)))
     if decision != "approve" and not (comment or "").strip():
-        raise Invalid("err.reason_required", example=f"{decision} {task.id} <reason>")
+        raise Invalid("err.reason_required",
+                      example=Term.of(f"example.{decision}", task_id=task.id))
     # one decision at a time per task: parallel approvers must see each other's steps
     session.exec(select(Task.id).where(Task.id == task.id).with_for_update()).first()
     rnd = latest_round(session, task.id or 0) or _adopt_legacy(session, task)
@@ -164,10 +167,11 @@ def decide(session: Session, task: Task, decision: str, actor: Actor, *,
             raise Conflict("err.approval_closed", task_id=task.id,
                            who=_name(session, last.decided_by),
                            when=local(last.decided_at, fmt="%m-%d %H:%M"),
-                           decision=t(f"card.decision.{last.state}", actor.lang))
+                           decision=Term(f"card.decision.{last.state}"))
     if rnd is None or rnd.state != "open" or task.state != lifecycle.State.IN_APPROVAL:
         lifecycle.apply(session, task.id or 0, decision, actor, comment=comment)  # raises
-        raise Conflict("err.bad_state", task_id=task.id, state=task.state, action=decision)
+        raise Conflict("err.bad_state", task_id=task.id, state=Term(f"state.{task.state}"),
+                       action=Term(f"action.{decision}"))
     if version is not None and version < rnd.opened_version:
         raise Conflict("err.stale_card", task_id=task.id)
     steps = round_steps(session, rnd)
@@ -180,14 +184,13 @@ def decide(session: Session, task: Task, decision: str, actor: Actor, *,
         done = [s for s in steps if s.state != "pending" and s.decided_at
                 and _may(session, task, s, actor, escalations)]
         if done:
-            raise _decided_error(session, done[-1], actor.lang)
+            raise _decided_error(session, done[-1])
         if any(_may(session, task, s, actor, escalations) for s in pending):
-            raise Conflict("err.not_your_turn", seq=current_seq, roles=", ".join(sorted(
-                {s.role for s in pending if s.seq == current_seq})))
-        raise Forbidden("err.forbidden_role", roles=", ".join(sorted(actor.roles)) or "-",
-                        action=t(f"action.{decision}", actor.lang),
-                        allowed=", ".join(sorted({s.role for s in pending
-                                                  if s.seq == current_seq})))
+            raise Conflict("err.not_your_turn", seq=current_seq, roles=roles(
+                {s.role for s in pending if s.seq == current_seq}))
+        raise Forbidden("err.forbidden_role", roles=roles(actor.roles),
+                        action=Term(f"action.{decision}"),
+                        allowed=roles({s.role for s in pending if s.seq == current_seq}))
     if actor.user_id is not None and actor.user_id in (rnd.requested_by, task.claimed_by):
         raise Forbidden("err.self_approval")
     now = utcnow()
@@ -200,7 +203,7 @@ def decide(session: Session, task: Task, decision: str, actor: Actor, *,
             .execution_options(synchronize_session=False))
         if changed.rowcount != 1:
             session.refresh(step)
-            raise _decided_error(session, step, actor.lang)
+            raise _decided_error(session, step)
     steps = round_steps(session, rnd)
     decided_ids = {s.id for s in mine}
     groups = {s.group for s in mine if s.mode == "any_of" and s.group}
@@ -277,7 +280,7 @@ def _ask(session: Session, task: Task, rnd: ApprovalRound, seq: int) -> None:
                 continue
             outbox.enqueue_private(session, user.id or 0, t(
                 "approval.ask", user.lang, task_id=task.id, title=title, seq=step.seq,
-                role=step.role, reason=step.reason or "-"),
+                role=Term(f"role.{step.role}"), reason=step_reason(step.reason, user.lang) or "-"),
                 key=f"approval-ask:{rnd.id}:{step.id}:{user.id}")
 
 
@@ -333,8 +336,8 @@ def _escalate_one(session: Session, step_id: int, now: datetime) -> int:
     for uid in sorted(targets):
         user = session.get(User, uid)
         outbox.enqueue_private(session, uid, t("approval.escalated", user.lang if user else None,
-                                               task_id=task.id, seq=step.seq, role=step.role,
-                                               who=who),
+                                               task_id=task.id, seq=step.seq,
+                                               role=Term(f"role.{step.role}"), who=who),
                                key=f"approval-escalated:{step_id}:{level}:{uid}")
     campaign = session.get(Campaign, task.campaign_id)
     key = "approval.escalated" if targets else "approval.escalated_nobody"
@@ -342,7 +345,7 @@ def _escalate_one(session: Session, step_id: int, now: datetime) -> int:
                                        "approvals", task.team_id):
         outbox.enqueue_text(session, binding.chat, binding.channel_id,
                             t(key, get_settings().language, task_id=task.id, seq=step.seq,
-                              role=step.role, who=who),
+                              role=Term(f"role.{step.role}"), who=who),
                             key=f"approval-escalated:{step_id}:{level}:{binding.chat}:"
                                 f"{binding.channel_id}")
     log.warning("approval step escalated", extra={"task_id": task.id, "step_id": step_id,

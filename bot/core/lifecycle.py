@@ -17,7 +17,7 @@ from sqlmodel import Session, select
 
 from bot.core.actors import Actor
 from bot.core.errors import Conflict, Forbidden, Invalid, NotFound
-from bot.core.i18n import t
+from bot.core.i18n import Term, Terms, roles
 from storage.models import AuditEvent, Task, User
 from storage.types import utcnow
 
@@ -125,11 +125,12 @@ def check_role(rule: Transition, actor: Actor) -> None:
     if actor.is_system and "system" in rule.roles:
         return
     if not actor.has_any(rule.roles - SYSTEM):
+        people = rule.roles - SYSTEM
         raise Forbidden(
             "err.forbidden_role",
-            roles=", ".join(sorted(actor.roles)) or "-",
-            action=rule.action,
-            allowed=", ".join(sorted(rule.roles - SYSTEM)) or "system",
+            roles=roles(actor.roles),
+            action=Term(f"action.{rule.action}"),
+            allowed=roles(people) if people else Term("role.system"),
         )
 
 
@@ -147,10 +148,11 @@ def apply(
     """Make one transition or raise ``NotFound`` / ``Forbidden`` / ``Conflict`` / ``Invalid``."""
     rule = TRANSITIONS.get(action)
     if rule is None:
-        raise Invalid("err.usage", usage=", ".join(TRANSITIONS))
+        raise Invalid("err.unknown_action", value=action[:40], actions=Terms(tuple(
+            Term(f"action.{name}") for name, r in TRANSITIONS.items() if r.roles - SYSTEM)))
     check_role(rule, actor)
     if rule.needs_comment and not (comment or "").strip():
-        raise Invalid("err.reason_required", example=f"{action} <id> <reason>")
+        raise Invalid("err.reason_required", example=Term.of(f"example.{action}", task_id=task_id))
 
     values: dict = {"state": rule.target.value, "version": Task.version + 1, "updated_at": utcnow()}
     if rule.sets_claimant:
@@ -217,15 +219,14 @@ def _why_not(
         if rule.action == "claim" and task.claimed_by:
             return Conflict("err.already_claimed", task_id=task_id,
                             who=_who(session, task.claimed_by))
-        return Conflict(
-            "err.bad_state", task_id=task_id, state=t(f"state.{task.state}", actor.lang),
-            action=t(f"action.{rule.action}", actor.lang),
-        )
+        return Conflict("err.bad_state", task_id=task_id, state=Term(f"state.{task.state}"),
+                        action=Term(f"action.{rule.action}"))
     if claimant_guard and task.claimed_by != actor.user_id:
         return Forbidden("err.not_claimant", task_id=task_id, who=_who(session, task.claimed_by))
     if expected_version is not None and task.version != expected_version:
         return Conflict("err.stale_card", task_id=task_id)
-    return Conflict("err.bad_state", task_id=task_id, state=task.state, action=rule.action)
+    return Conflict("err.bad_state", task_id=task_id, state=Term(f"state.{task.state}"),
+                    action=Term(f"action.{rule.action}"))
 
 
 def touch(session: Session, task_id: int) -> None:

@@ -6,6 +6,8 @@ from sqlmodel import Session, select
 
 from bot.core.actors import ROLES
 from bot.core.errors import Invalid
+from bot.core.i18n import LANGS, t
+from bot.core.i18n import roles as role_names
 from storage.models import ChatIdentity, Team, User
 
 
@@ -27,12 +29,25 @@ def members_with_role(session: Session, role: str, team_id: int | None = None) -
             and (team_id is None or u.team_id in (None, team_id))]
 
 
+def _role_words() -> dict[str, str]:
+    """Each role by its code and by its name in every language (finance, 财务, Finance)."""
+    words = {code: code for code in ROLES}
+    for code in ROLES:
+        for lang in LANGS:
+            words.setdefault(t(f"role.{code}", lang).lower(), code)
+    return words
+
+
 def parse_roles(text: str) -> list[str]:
-    roles = [r.strip().lower() for r in text.replace(",", ",").split(",") if r.strip()]
-    unknown = [r for r in roles if r not in ROLES]
-    if unknown or not roles:
-        raise Invalid("err.usage", usage=f"roles: {', '.join(ROLES)}")
-    return roles
+    """``ops,market`` or ``运营、市场`` → role codes; an unknown word is refused by name."""
+    words = _role_words()
+    given = [r.strip().lower() for r in text.replace(",", ",").replace("、", ",").split(",")
+             if r.strip()]
+    unknown = [r for r in given if r not in words]
+    if unknown or not given:
+        raise Invalid("err.unknown_role", value=(unknown[0] if unknown else text)[:40],
+                      roles=role_names(ROLES))
+    return list(dict.fromkeys(words[r] for r in given))
 
 
 def add_user(session: Session, name: str, roles: list[str], *, display_name: str | None = None,

@@ -15,6 +15,7 @@ from bot.core import lifecycle
 from bot.core.actions import ActionRequest
 from bot.core.actors import Actor
 from bot.core.errors import Forbidden, Invalid
+from bot.core.i18n import Term, roles
 from bot.declarations import rules
 from bot.declarations.checks import (
     LINE_CHECKS,
@@ -124,9 +125,10 @@ def record_override(session: Session, task: Task, declaration: Declaration, acto
                     action: str) -> None:
     """Check the overrider's role and reason, then write the audit event."""
     if not actor.has_any(OVERRIDE_ROLES):
-        raise Forbidden("cv.override_forbidden", roles=", ".join(sorted(OVERRIDE_ROLES)))
+        raise Forbidden("cv.override_forbidden", roles=roles(OVERRIDE_ROLES))
     if not (comment or "").strip():
-        raise Invalid("err.reason_required", example=f"override {task.id} {action} <reason>")
+        raise Invalid("err.reason_required",
+                      example=Term.of(f"example.override_{action}", task_id=task.id))
     session.add(AuditEvent(
         task_id=task.id, actor=actor.name, action="compliance_override", event_id=event_id,
         detail={"declaration": declaration.version, "for": action, "comment": comment,

@@ -20,7 +20,7 @@ from sqlmodel import Session, select
 from bot.core import lifecycle, outbox
 from bot.core.actors import Actor
 from bot.core.errors import Conflict, Forbidden, NotFound
-from bot.core.i18n import t
+from bot.core.i18n import Term, roles, t
 from bot.core.lifecycle import Outcome
 from bot.core.templating import TemplateRefused, render
 from bot.core.timefmt import local
@@ -192,7 +192,7 @@ def decide(session: Session, proposal_id: int, actor: Actor, accept: bool,
            event_id: str | None = None) -> RuleProposal:
     """Accept (a new rules version) or dismiss a proposal; once, by a rules owner."""
     if not actor.has_any(RULE_OWNERS):
-        raise Forbidden("learn.not_owner", roles=", ".join(sorted(RULE_OWNERS)))
+        raise Forbidden("learn.not_owner", roles=roles(RULE_OWNERS))
     proposal = session.get(RuleProposal, proposal_id)
     if proposal is None:
         raise NotFound("learn.not_found", id=proposal_id)
@@ -203,7 +203,7 @@ def decide(session: Session, proposal_id: int, actor: Actor, accept: bool,
         .execution_options(synchronize_session=False))
     if done.rowcount != 1:
         session.refresh(proposal)
-        raise Conflict("learn.already", id=proposal_id, state=proposal.state)
+        raise Conflict("learn.already", id=proposal_id, state=Term(f"learn.state.{proposal.state}"))
     session.refresh(proposal)
     if accept:
         version = rules.add_rule(session, proposal.platform, dict(proposal.rule), actor.name,

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from sqlmodel import Session
 
 from bot.core.errors import Invalid
-from bot.core.i18n import t
+from bot.core.i18n import Term, t
 from bot.declarations import price_history, rules
 from storage.models import (
     Campaign,
@@ -77,7 +77,8 @@ class ComplianceBlocked(Invalid):
             items.append(t("cv.more", lang, n=len(self.violations) - MAX_LISTED))
         return t("cv.blocked", lang, task_id=self.task_id, n=len(self.violations),
                  platform=self.ruleset.platform, version=self.ruleset.version,
-                 items="\n".join(items), action=self.action)
+                 items="\n".join(items),
+                 example=Term.of(f"example.override_{self.action}", task_id=self.task_id))
 
 
 def money(value: Decimal) -> str:

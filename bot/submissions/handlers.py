@@ -9,7 +9,7 @@ from bot.core import lifecycle
 from bot.core.actions import ActionRequest, handles
 from bot.core.actors import Actor
 from bot.core.errors import Conflict, Forbidden, Invalid
-from bot.core.i18n import Term, roles, t
+from bot.core.i18n import Term, roles
 from bot.core.lifecycle import Outcome
 from bot.core.ports import HUMAN_CHANNELS, WAITING, ItemResult, ReviewStatus, SubmissionItem
 from bot.declarations.autofill import current
@@ -51,9 +51,8 @@ def _restart(session: Session, task: Task, req: ActionRequest, detail: dict) -> 
         lifecycle.apply(session, task.id or 0, "submit", Actor.system("submitter"),
                         detail=detail)
     elif task.state != "submitting":
-        raise Conflict("err.bad_state", task_id=task.id, state=t(f"state.{task.state}",
-                                                                 req.actor.lang),
-                       action=t(f"action.{req.action}", req.actor.lang))
+        raise Conflict("err.bad_state", task_id=task.id, state=Term(f"state.{task.state}"),
+                       action=Term(f"action.{req.action}"))
     if run is None:
         raise Conflict("err.submission_not_waiting", task_id=task.id)
     return run
@@ -109,7 +108,8 @@ def _done(session: Session, task: Task, req: ActionRequest) -> Outcome:
     """The person uploaded the file / filled the back office: record the evidence."""
     evidence = (req.comment or "").strip()
     if not evidence:
-        raise Invalid("err.reason_required", example=f"done {task.id} <platform reference>")
+        raise Invalid("err.reason_required",
+                      example=Term.of("example.submission_done", task_id=task.id))
     run = run_for(session, task.id or 0)
     if task.state != "submitting" or run is None or run.status != WAITING or \
             run.handoff.get("channel") not in HUMAN_CHANNELS:
@@ -149,11 +149,11 @@ def _reported_review(session: Session, task: Task, req: ActionRequest) -> Outcom
         raise Conflict("err.submission_no_review", task_id=task.id)
     rejected = req.action == "platform_rejected"
     if rejected and not (req.comment or "").strip():
-        raise Invalid("err.reason_required", example=f"{req.action} {task.id} <reason>")
+        raise Invalid("err.reason_required",
+                      example=Term.of(f"example.{req.action}", task_id=task.id))
     if task.state not in ("submitted", "in_review"):
-        raise Conflict("err.bad_state", task_id=task.id, state=t(f"state.{task.state}",
-                                                                 req.actor.lang),
-                       action=t(f"action.{req.action}", req.actor.lang))
+        raise Conflict("err.bad_state", task_id=task.id, state=Term(f"state.{task.state}"),
+                       action=Term(f"action.{req.action}"))
     before = task.state
     _, lines = current(session, task.id or 0)
     items = [ItemResult(x.sku, "rejected" if rejected else "accepted",

@@ -26,14 +26,13 @@ def rpa_callback(db: Database, payload: dict) -> str:
     job_id = str(payload.get("job_id") or "")
     status = str(payload.get("status") or "")
     if not job_id or status not in ("submitted", "accepted", "rejected", "partial", "failed"):
-        raise Invalid("err.usage", usage="job_id and status (submitted/accepted/rejected/"
-                                         "partial/failed) are required")
+        raise Invalid("rpa.bad_callback")
     with db.session() as session:
         attempt = session.exec(select(SubmissionAttempt).where(
             SubmissionAttempt.reference == job_id[:128],
             SubmissionAttempt.channel == "rpa")).first()
         if attempt is None:
-            raise Invalid("err.usage", usage=f"unknown job {job_id[:60]}")
+            raise Invalid("rpa.unknown_job", job=job_id[:60])
         task_id, key = attempt.task_id, attempt.idempotency_key
         robot = Actor.system("rpa")
         if attempt.status == "cancelled":

@@ -12,7 +12,7 @@ from sqlmodel import Session, select
 
 from bot.core import lifecycle, outbox
 from bot.core.actors import Actor
-from bot.core.i18n import t
+from bot.core.i18n import Term, t
 from bot.core.ports import HUMAN_CHANNELS, WAITING
 from storage.models import AuditEvent, Campaign, SubmissionAttempt, Task, User
 from storage.models_approval import SubmissionRun
@@ -87,7 +87,8 @@ def start_handoff(session: Session, task: Task, run: SubmissionRun, channel: str
     assignee = session.get(User, run.assignee) if run.assignee else None
     if channel in HUMAN_CHANNELS and assignee is not None:
         outbox.enqueue_private(session, assignee.id or 0, t(
-            "submission.handoff_private", assignee.lang, task_id=task.id, channel=channel),
+            "submission.handoff_private", assignee.lang, task_id=task.id,
+            channel=Term(f"sub.ch.{channel}")),
             key=f"submission-handoff:{run.id}:{attempt_no}")
     enqueue_submission_card(session, task, run)
 

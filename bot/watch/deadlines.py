@@ -14,7 +14,7 @@ from sqlmodel import Session
 from bot.core import lifecycle, outbox
 from bot.core.actions import ActionRequest, handles
 from bot.core.errors import Conflict, Forbidden, Invalid
-from bot.core.i18n import t
+from bot.core.i18n import Term, roles
 from bot.core.lifecycle import OPEN_STATES, STAFF, Outcome
 from bot.core.settings import get_settings
 from bot.core.timefmt import local
@@ -47,13 +47,11 @@ def local_zone(tz: str):
 def set_deadline(session: Session, task: Task, req: ActionRequest) -> Outcome:
     actor = req.actor
     if not (actor.has_any(STAFF) or (task.claimed_by and task.claimed_by == actor.user_id)):
-        raise Forbidden("err.forbidden_role", roles=", ".join(sorted(actor.roles)) or "-",
-                        action=t("action.set_deadline", actor.lang),
-                        allowed=", ".join(sorted(STAFF)))
+        raise Forbidden("err.forbidden_role", roles=roles(actor.roles),
+                        action=Term("action.set_deadline"), allowed=roles(STAFF | {"claimant"}))
     if task.state not in OPEN_STATES:
-        raise Conflict("err.bad_state", task_id=task.id, state=t(f"state.{task.state}",
-                                                                  actor.lang),
-                       action=t("action.set_deadline", actor.lang))
+        raise Conflict("err.bad_state", task_id=task.id, state=Term(f"state.{task.state}"),
+                       action=Term("action.set_deadline"))
     if req.version is not None and req.version != task.version:
         raise Conflict("err.stale_card", task_id=task.id)
     now = get_watch_settings().now()

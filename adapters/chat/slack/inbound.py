@@ -21,7 +21,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 
 from bot.core.actors import ROLES
-from bot.core.i18n import looks_chinese, normalise, t
+from bot.core.i18n import looks_chinese, normalise, roles, t
 from bot.core.idempotency import Duplicate, once
 from bot.core.ports import ChatDeliveryError
 from bot.core.settings import get_settings
@@ -105,8 +105,8 @@ class SlackInbound:
         name = await self.adapter.user_name(user) or ""
         suggested = re.sub(r"[^\w.\-]", "", re.sub(r"\s+", ".", name.strip().lower()))
         lang = normalise(lang_hint or get_settings().language)
-        reply.text = t("slack.unknown_user", lang, ref=user, name=suggested or "<name>",
-                       roles=", ".join(ROLES))
+        reply.text = t("slack.unknown_user", lang, ref=user,
+                       name=suggested or t("slack.name_placeholder", lang), roles=roles(ROLES))
 
     def user_lang(self, user_id: str) -> str:
         with self.db.session() as session:
@@ -141,8 +141,8 @@ class SlackInbound:
             await self.adapter.open_modal(str(body.get("trigger_id", "")), view)
         except ChatDeliveryError as exc:
             log.warning("views.open failed", extra={"user": user, "error": str(exc)})
-            await self._private(user, t("err.reason_required", lang,
-                                        example=f"/promo {name} {task_id} …"), channel)
+            example = "/promo " + t(f"example.{name}", lang, task_id=task_id)
+            await self._private(user, t("err.reason_required", lang, example=example), channel)
 
     async def on_view_submission(self, body: dict, view: dict) -> None:
         user = (body.get("user") or {}).get("id", "")
