@@ -42,6 +42,7 @@ ALLOWED_WORDS = {
     "SKU", "ID", "URL",  # codes a team uses as they are
     "Excel", "CSV", "UTF", "GBK",  # file formats and encodings (UTF-8)
     "API", "RPA",  # the submission channels' own names
+    "ROI", "GMV",  # the metrics a review reports, named the same in Chinese
     "px",  # image sizes
 }
 # Tokens a person types exactly as written, removed before looking for words: command-line
