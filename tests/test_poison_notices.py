@@ -139,22 +139,24 @@ def test_a_chunk_the_database_refuses_falls_back_to_row_by_row(seeded, server, m
 
 
 class Recorder:
-    """A chat adapter that records what it was asked to post."""
+    """A chat adapter that records what it was asked to post (extra keywords such as an
+    idempotency key are accepted and ignored)."""
 
     def __init__(self) -> None:
         self.cards: list = []
 
-    async def post_card(self, channel_id: str, card) -> str:
+    async def post_card(self, channel_id: str, card, **_) -> str:
         self.cards.append((channel_id, card))
         return f"m{len(self.cards)}"
 
-    async def update_card(self, channel_id: str, message_ref: str, card) -> None:
+    async def update_card(self, channel_id: str, message_ref: str, card, **_) -> None:
         self.cards.append((channel_id, card))
 
-    async def post_text(self, channel_id: str, text: str) -> str:
+    async def post_text(self, channel_id: str, text: str, **_) -> str:
         return "t"
 
-    async def send_private(self, user: str, text: str, channel_id: str | None = None) -> None:
+    async def send_private(self, user: str, text: str, channel_id: str | None = None,
+                           **_) -> None:
         return None
 
 
