@@ -71,9 +71,11 @@ class PrecheckResult:
 
 def approval_card(session: Session, params: dict, lang: str, *,
                   precheck: Callable[[Task, Declaration | None], PrecheckResult | None],
-                  people: Callable[[str, int | None], list[User]]) -> Card | None:
-    """The approval card from its rows, the pre-check result and the holders of each step's
-    role, both handed in by the approvals feature."""
+                  people: Callable[[str, int | None], list[User]],
+                  note: Callable[[ApprovalStep], str | None] | None = None) -> Card | None:
+    """The approval card from its rows, the pre-check result and who can decide each step
+    (``people``; ``note`` says why, when that is not simply the role's holders), all handed
+    in by the approvals feature."""
     task = session.get(Task, params["task_id"])
     if task is None:
         return None
@@ -155,6 +157,9 @@ def approval_card(session: Session, params: dict, lang: str, *,
                 value += f": {step.comment}"
         else:
             value = t(f"card.decision.{step.state}", lang)
+        routed = note(step) if note is not None and step.state == "pending" else None
+        if routed:  # why someone other than the role's holders decides
+            value += f" · {routed}"
         if step.id in escalations:
             value += " · " + t("card.step_escalated", lang, who=_who(session, escalations[step.id]))
         if step.reason:

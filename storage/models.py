@@ -129,6 +129,9 @@ class Product(SQLModel, table=True):
     cost: Decimal | None = _money()
     stock: int = 0
     safety_stock: int = 0
+    in_transit: int = 0  # on its way to the warehouse (purchase orders), from the ERP/WMS
+    stock_source: str = Field(default="", max_length=128)  # the cost source that last set it
+    stock_synced_at: datetime | None = _time()  # when cost/stock last came from that source
     image_path: str = Field(default="", max_length=512)
     image_width: int | None = None
     image_height: int | None = None
@@ -197,12 +200,18 @@ class ChatMessage(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("chat", "channel_id", "card_key", name="uq_chat_message_card"),
         Index("ix_chat_messages_channel", "chat", "channel_id", "id"),
+        Index("ix_chat_messages_post_key", "post_key"),
     )
     id: int | None = Field(default=None, primary_key=True)
     chat: str = Field(max_length=16)
     channel_id: str = Field(max_length=128)
     card_key: str | None = Field(default=None, max_length=128)
     message_ref: str = Field(default="", max_length=256)  # Slack ts, Feishu message_id …
+    # The idempotency key of a post whose outcome is not known yet (set durably before the
+    # post, cleared when the reference is stored): a retry posts with the same key, so the
+    # platform shows the card once. The console's texts keep the key they were posted with.
+    post_key: str = Field(default="", max_length=64)
+    post_started_at: datetime | None = _time()
     task_id: int | None = Field(default=None, foreign_key="tasks.id", index=True)
     author: str = Field(default="bot", max_length=128)
     visible_to: int | None = Field(default=None, foreign_key="users.id")  # private reply
@@ -296,12 +305,38 @@ class OutboxMessage(SQLModel, table=True):
     card_key: str | None = Field(default=None, max_length=128)
     task_id: int | None = Field(default=None, foreign_key="tasks.id")
     payload: dict = _json()
-    status: str = Field(default="pending", max_length=16)  # pending / sent / dead
+    status: str = Field(default="pending", max_length=16)  # pending / sending / sent / dead
     attempts: int = 0
-    next_attempt_at: datetime = _created()
+    next_attempt_at: datetime = _created()  # while sending: when the lease runs out
+    lease_owner: str = Field(default="", max_length=128)  # the dispatcher holding the lease
+    attempt_started_at: datetime | None = _time()  # a send began; its outcome may be unknown
     last_error: str | None = Field(default=None, sa_column=Column(Text))
     created_at: datetime = _created()
     sent_at: datetime | None = _time()
+
+
+class InboxEvent(SQLModel, table=True):
+    """A verified inbound delivery (click, message, command), stored before it is
+    acknowledged and processed from here (``bot.core.inbox``): a crash after the ack loses
+    nothing, another replica or the restarted process finishes it. ``key`` is the
+    platform's dedupe key, so a redelivery finds its row and changes nothing. Kept ≥ 8 h.
+    """
+
+    __tablename__ = "inbox"
+    __table_args__ = (Index("ix_inbox_due", "status", "next_attempt_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True, max_length=256)
+    source: str = Field(max_length=16)  # slack, feishu, dingtalk, web
+    kind: str = Field(max_length=32)  # click, text, command, card, message …
+    payload: dict = _json()
+    status: str = Field(default="working", max_length=16)  # working / pending / done / dead
+    lease_owner: str = Field(default="", max_length=128)
+    attempts: int = 0
+    next_attempt_at: datetime = _created()  # working: lease end; pending: when to retry
+    result: dict = _json()  # what the work answered (shown to a redelivery)
+    last_error: str | None = Field(default=None, sa_column=Column(Text))
+    created_at: datetime = _created()
+    done_at: datetime | None = _time()
 
 
 class SandboxNotice(SQLModel, table=True):

@@ -4,6 +4,7 @@ once (SQLite and PostgreSQL). And steps from before approval rounds get the same
 from __future__ import annotations
 
 import threading
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -13,8 +14,17 @@ from bot.core.actions import ActionRequest, perform
 from bot.core.actors import Actor
 from bot.core.errors import Forbidden
 from bot.declarations.autofill import current
-from storage.models import ApprovalStep, AuditEvent, Campaign, Product, Task, User
+from storage.models import (
+    ApprovalStep,
+    AuditEvent,
+    Campaign,
+    Product,
+    QualificationDocument,
+    Task,
+    User,
+)
 from storage.models_approval import ApprovalRound
+from storage.types import utcnow
 
 
 def people(db) -> dict[str, Actor]:
@@ -36,6 +46,13 @@ def in_parallel_approval(db, who) -> int:
         product = s.exec(select(Product).where(Product.sku == lines[0].sku)).one()
         product.brand = "新锐品牌"  # new brand → legal, deep discount → finance, both seq 2
         s.add(product)
+        licence = QualificationDocument(kind="brand_authorisation", title="品牌授权书(新锐品牌)",
+                                        brand="新锐品牌", valid_until=utcnow() + timedelta(days=90))
+        s.add(licence)
+        s.flush()
+        declaration = current(s, tid)[0]
+        declaration.documents = [*declaration.documents, licence.id]  # the pre-check passes
+        s.add(declaration)
     perform(db, ActionRequest(tid, "request_approval", who["li.na"]))
     perform(db, ActionRequest(tid, "approve", who["zhou.qiang"]))
     return tid

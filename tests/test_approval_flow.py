@@ -149,6 +149,7 @@ def test_self_approval_and_wrong_role_are_refused(live):
     assert own.status_code == 403 and "own request" in own.json()["detail"]["message"]
     wrong = act(client, tid, "approve", "wang.fang")  # market
     assert wrong.status_code == 403 and "经理" in wrong.json()["detail"]["message"]
+    assert "周强" in wrong.json()["detail"]["message"]  # the refusal names who can decide
     legal = act(client, tid, "approve", "sun.li")  # an approver role, but not this step's
     assert legal.status_code == 403
     assert client.get(f"/api/tasks/{tid}").json()["state"] == "in_approval"

@@ -105,7 +105,8 @@ def test_remove_a_line_and_override_from_chat(guarded):
     blocked = say(db, "li.na", f"送审 {tid}")
     assert not blocked.ok and "未通过合规预检" in blocked.text
     refused = say(db, "li.na", f"override {tid} request_approval customer asked")
-    assert not refused.ok and "只有 法务、经理 可以强制放行" in refused.text
+    assert not refused.ok and "你的角色(运营)不能放行合规问题" in refused.text
+    assert f"经理可执行「强制 {tid} 送审 <原因>」放行" in refused.text  # only what each can do
     assert not say(db, "zhou.qiang", f"强制 {tid} 送审").ok  # no reason
     done = say(db, "zhou.qiang", f"强制 {tid} 送审 库存由仓库另行补足")
     assert done.ok and "审批中" in done.text

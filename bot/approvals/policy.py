@@ -215,3 +215,26 @@ def people(session: Session, role: str, team_id: int | None) -> list[User]:
         return list(session.exec(select(User).where(User.name.in_(names),
                                                     User.active == True)))  # noqa: E712
     return members_with_role(session, role, team_id)
+
+
+def eligible(session: Session, role: str, team_id: int | None, requested_by: int | None,
+             claimant: int | None) -> tuple[list[User], str]:
+    """Who can decide a step of ``role`` on one request, and why them: the holders of the
+    role except the requester and the claimant (nobody approves their own request)
+    (``"role"``); when that leaves nobody, the requester's or claimant's manager
+    (``"manager"``); last, an admin (``"admin"``); ``"nobody"`` when there is none at all.
+    A request is never left waiting for someone who may not decide it."""
+    own = {requested_by, claimant} - {None}
+    holders = [u for u in people(session, role, team_id) if u.id not in own]
+    if holders:
+        return holders, "role"
+    bosses: list[User] = []
+    for user_id in (requested_by, claimant):
+        user = session.get(User, user_id) if user_id else None
+        boss = session.get(User, user.manager_id) if user and user.manager_id else None
+        if boss is not None and boss.active and boss.id not in own and boss not in bosses:
+            bosses.append(boss)
+    if bosses:
+        return bosses, "manager"
+    admins = [u for u in people(session, "admin", team_id) if u.id not in own]
+    return admins, "admin" if admins else "nobody"

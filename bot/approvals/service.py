@@ -23,6 +23,7 @@ from bot.core.actors import Actor
 from bot.core.errors import Conflict, Forbidden, Invalid
 from bot.core.i18n import Term, Terms, roles, t
 from bot.core.lifecycle import Outcome
+from bot.core.refusals import refused
 from bot.core.settings import get_settings
 from bot.core.timefmt import local
 from bot.declarations.autofill import current
@@ -130,14 +131,30 @@ def _name(session: Session, user_id: int | None) -> str:
     return user.display_name if user else "PromoPilot"
 
 
-def _may(session: Session, task: Task, step: ApprovalStep, actor: Actor,
+def deciders(session: Session, task: Task, rnd: ApprovalRound | None,
+             step: ApprovalStep) -> tuple[list[User], str]:
+    """Who can decide ``step`` now (``policy.eligible``: never the requester or claimant)."""
+    requester = rnd.requested_by if rnd else step.requested_by
+    return policy.eligible(session, step.role, task.team_id, requester, task.claimed_by)
+
+
+def _may(session: Session, task: Task, rnd: ApprovalRound, step: ApprovalStep, actor: Actor,
          escalations: dict[int, set[int]]) -> bool:
-    if actor.user_id is not None and actor.user_id in escalations.get(step.id or 0, set()):
-        return True
-    if step.role not in actor.roles:
+    if actor.user_id is None:
         return False
-    named = policy.people(session, step.role, task.team_id)
-    return actor.user_id in {u.id for u in named} or not named
+    if actor.user_id in escalations.get(step.id or 0, set()):
+        return True
+    return actor.user_id in {u.id for u in deciders(session, task, rnd, step)[0]}
+
+
+def _who_can(session: Session, task: Task, rnd: ApprovalRound, steps: list[ApprovalStep],
+             escalations: dict[int, set[int]]) -> Terms:
+    """The names of the people who can decide ``steps`` (for a refusal)."""
+    ids: list[int] = []
+    for step in steps:
+        ids += [u.id or 0 for u in deciders(session, task, rnd, step)[0]]
+        ids += sorted(escalations.get(step.id or 0, set()))
+    return Terms(tuple(_name(session, i) for i in dict.fromkeys(ids)), empty=Term("appr.nobody"))
 
 
 def _decided_error(session: Session, step: ApprovalStep) -> Conflict:
@@ -178,21 +195,29 @@ def decide(session: Session, task: Task, decision: str, actor: Actor, *,
     pending = [s for s in steps if s.state == "pending"]
     escalations = escalated_to(session, [s.id or 0 for s in steps])
     current_seq = min(s.seq for s in pending)
-    mine = [s for s in pending if s.seq == current_seq
-            and _may(session, task, s, actor, escalations)]
+    now_steps = [s for s in pending if s.seq == current_seq]
+    mine = [s for s in now_steps if _may(session, task, rnd, s, actor, escalations)]
+    own = actor.user_id is not None and actor.user_id in (rnd.requested_by, task.claimed_by)
+
+    def refuse(error):  # audited in its own transaction: this one rolls back
+        return refused(session, error, task_id=task.id, actor=actor, action=decision,
+                       state=task.state, detail={"round": rnd.id, "seq": current_seq})
+
+    if own:  # even when escalated to them or holding the role: never one's own request
+        raise refuse(Forbidden("appr.self_refused",
+                               who=_who_can(session, task, rnd, now_steps, escalations)))
     if not mine:
         done = [s for s in steps if s.state != "pending" and s.decided_at
-                and _may(session, task, s, actor, escalations)]
+                and _may(session, task, rnd, s, actor, escalations)]
         if done:
             raise _decided_error(session, done[-1])
-        if any(_may(session, task, s, actor, escalations) for s in pending):
-            raise Conflict("err.not_your_turn", seq=current_seq, roles=roles(
-                {s.role for s in pending if s.seq == current_seq}))
-        raise Forbidden("err.forbidden_role", roles=roles(actor.roles),
-                        action=Term(f"action.{decision}"),
-                        allowed=roles({s.role for s in pending if s.seq == current_seq}))
-    if actor.user_id is not None and actor.user_id in (rnd.requested_by, task.claimed_by):
-        raise Forbidden("err.self_approval")
+        if any(_may(session, task, rnd, s, actor, escalations) for s in pending):
+            raise refuse(Conflict("err.not_your_turn", seq=current_seq, roles=roles(
+                {s.role for s in now_steps})))
+        raise refuse(Forbidden("appr.role_refused", roles=roles(actor.roles),
+                               action=Term(f"action.{decision}"),
+                               allowed=roles({s.role for s in now_steps}),
+                               who=_who_can(session, task, rnd, now_steps, escalations)))
     now = utcnow()
     for step in mine:
         changed = session.execute(
@@ -275,9 +300,7 @@ def _ask(session: Session, task: Task, rnd: ApprovalRound, seq: int) -> None:
     for step in round_steps(session, rnd):
         if step.seq != seq or step.state != "pending":
             continue
-        for user in policy.people(session, step.role, task.team_id):
-            if user.id in (rnd.requested_by, task.claimed_by):
-                continue
+        for user in deciders(session, task, rnd, step)[0]:
             outbox.enqueue_private(session, user.id or 0, t(
                 "approval.ask", user.lang, task_id=task.id, title=title, seq=step.seq,
                 role=Term(f"role.{step.role}"), reason=step_reason(step.reason, user.lang) or "-"),
@@ -314,7 +337,7 @@ def _escalate_one(session: Session, step_id: int, now: datetime) -> int:
         ApprovalEscalation.step_id == step_id).order_by(ApprovalEscalation.level)))
     level = len(previous) + 1
     holders = ({uid for uid in previous[-1].escalated_to} if previous else
-               {u.id for u in policy.people(session, step.role, task.team_id)})
+               {u.id for u in deciders(session, task, rnd, step)[0]})
     targets: set[int] = set()
     for uid in holders:
         user = session.get(User, uid)

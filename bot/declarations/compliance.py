@@ -16,12 +16,14 @@ from bot.core.actions import ActionRequest
 from bot.core.actors import Actor
 from bot.core.errors import Forbidden, Invalid
 from bot.core.i18n import Term, roles
+from bot.core.refusals import refused
 from bot.declarations import rules
 from bot.declarations.checks import (
     LINE_CHECKS,
     _documents,
     _note,
     _red_line,
+    available_stock,
     banned_in,
     category_refused,
     documents_needed,
@@ -37,6 +39,8 @@ from bot.declarations.violations import (
     Violation,
     floor_price,
     money,
+    override_hint,
+    override_roles,
 )
 from storage.models import (
     AuditEvent,
@@ -59,6 +63,7 @@ __all__ = [  # the pre-check's vocabulary, used by cards, commands and exports
     "floor_price",
     "money",
     "needed_until",
+    "available_stock",
     "price_cap",
     "usable_documents",
     "MAX_LISTED",
@@ -101,7 +106,7 @@ def evaluate(session: Session, task: Task,
             fn = LINE_CHECKS.get(rule.get("kind", ""))
             if fn is not None:
                 out += fn(ctx, rule, line, product)
-        out += _red_line(line, product)
+        out += _red_line(ctx, line, product)
     out += _documents(ctx) + _note(ctx)
     return ctx.ruleset, sorted(out, key=lambda v: v.severity != "error")
 
@@ -110,25 +115,60 @@ def errors(violations: list[Violation]) -> list[Violation]:
     return [v for v in violations if v.severity == "error"]
 
 
+CLEARS_OVERRIDES = ("reject", "request_changes")  # an approver sent it back: look again
+EDITED_FIELDS = {"price": "promo_price", "stock": "promo_stock"}
+
+
+def _edited(key: str, sku: str, fields: set[str]) -> bool:
+    _, key_sku, rest = (key.split(":", 2) + ["", ""])[:3]
+    return key_sku.lower() == sku and ("*" in fields or rest.split("=", 1)[0] in fields)
+
+
 def waived(session: Session, task_id: int, version: int) -> set[str]:
-    """Violation keys a manager/legal has overridden for this declaration version."""
+    """Violation keys an override still covers on this declaration version. An override
+    waives (rule, SKU, field, value) as it saw them: an edit of that SKU's price or stock
+    ends it (even back to the same value), and so do a rejection and a request for changes."""
     keys: set[str] = set()
     for event in session.exec(select(AuditEvent).where(
-            AuditEvent.task_id == task_id, AuditEvent.action == "compliance_override")):
-        if (event.detail or {}).get("declaration") == version:
-            keys.update((event.detail or {}).get("keys", []))
+            AuditEvent.task_id == task_id,
+            AuditEvent.action.in_(("compliance_override", "edit_declaration", *CLEARS_OVERRIDES)))
+            .order_by(AuditEvent.id)):
+        detail = event.detail or {}
+        if event.action in CLEARS_OVERRIDES:
+            keys.clear()
+        elif detail.get("declaration") != version:
+            continue
+        elif event.action == "edit_declaration":
+            changes = detail.get("changes") or {}
+            fields = {"*"} if changes.get("remove") else {
+                EDITED_FIELDS[c] for c in changes if c in EDITED_FIELDS}
+            sku = str(detail.get("sku") or "").lower()
+            keys = {k for k in keys if not _edited(k, sku, fields)}
+        else:
+            keys.update(detail.get("keys", []))
     return keys
 
 
 def record_override(session: Session, task: Task, declaration: Declaration, actor: Actor,
                     comment: str | None, violations: list[Violation], event_id: str | None,
-                    action: str) -> None:
-    """Check the overrider's role and reason, then write the audit event."""
-    if not actor.has_any(OVERRIDE_ROLES):
-        raise Forbidden("cv.override_forbidden", roles=roles(OVERRIDE_ROLES))
+                    action: str, *, in_action: bool = False) -> None:
+    """Check the overrider's role and reason, then write the audit event. ``in_action``: the
+    override comes with the action itself (``override <id> submit``), so the overrider must
+    also be someone who may do that action; otherwise it is a waiver beforehand
+    (``compliance_override``). A refusal is audited too."""
+    acting, _ = override_roles(action)
+    if not actor.has_any(OVERRIDE_ROLES) or (in_action and not actor.has_any(acting)):
+        key = "cv.override_cannot_act" if actor.has_any(OVERRIDE_ROLES) else "cv.override_refused"
+        raise refused(session, Forbidden(key, mine=roles(actor.roles),
+                                         action=Term(f"action.{action}"),
+                                         hint=override_hint(action, task.id or 0)),
+                      task_id=task.id, actor=actor, action="compliance_override",
+                      state=task.state, detail={"for": action, "declaration": declaration.version,
+                                                "keys": [v.key for v in violations]})
     if not (comment or "").strip():
-        raise Invalid("err.reason_required",
-                      example=Term.of(f"example.override_{action}", task_id=task.id))
+        example = (Term.of(f"example.override_{action}", task_id=task.id) if in_action
+                   else Term.of("example.compliance_override", task_id=task.id))
+        raise Invalid("err.reason_required", example=example)
     session.add(AuditEvent(
         task_id=task.id, actor=actor.name, action="compliance_override", event_id=event_id,
         detail={"declaration": declaration.version, "for": action, "comment": comment,
@@ -155,6 +195,6 @@ def precheck(session: Session, task: Task, req: ActionRequest) -> None:
         return
     if req.payload.get("override"):
         record_override(session, task, declaration, req.actor, req.comment, open_,
-                        req.event_id, req.action)
+                        req.event_id, req.action, in_action=True)
         return
     raise ComplianceBlocked(task.id or 0, req.action, ruleset, open_)

@@ -25,6 +25,7 @@ from bot.core.lifecycle import Outcome
 from bot.core.templating import TemplateRefused, render
 from bot.core.timefmt import local
 from bot.declarations import price_history, rules
+from bot.declarations import rule_text as written
 from cards.builders import builder
 from cards.callback import CallbackData
 from cards.model import Button, Card, CardField
@@ -66,10 +67,16 @@ def derive_rule(category: str, code: str, text: str) -> dict | None:
     quoted = re.findall(r"[「“\"'『【]([^」”\"'』】]{1,20})[」”\"'』】]", text)
     if category == "banned_words" and quoted:
         return {"kind": "banned_words", "fields": ["title", "note"], "words": quoted}
-    if category == "price":
-        days = re.search(r"(\d+)\s*(?:天|days?)", text)
-        if days and ("最低" in text or "lowest" in text.lower()):
-            return {"kind": "price", "lowest_days": int(days.group(1)), "max_ratio_of_lowest": 1.0}
+    if category == "price":  # 折, strictness and 全网 read as in notices
+        parsed = written.price_rule(text)
+        if parsed.get("lowest_days") and "max_ratio_of_lowest" in parsed:
+            return {"kind": "price", "lowest_days": parsed["lowest_days"],
+                    "max_ratio_of_lowest": parsed["max_ratio_of_lowest"],
+                    **({"strict": True} if parsed.get("strict") else {}),
+                    **({"channels": "all"} if parsed.get("channels") else {})}
+        fold = written.fold(text)  # "须为原价9折以下": at least 10 % off the list price
+        if fold is not None:
+            return {"kind": "price", "min_discount": float(1 - fold)}
         pct = re.search(r"(\d+(?:\.\d+)?)\s*%", text)
         if pct:
             return {"kind": "price", "min_discount": float(pct.group(1)) / 100}

@@ -21,6 +21,7 @@ import yaml
 from sqlmodel import Session, select
 
 from bot.core.errors import Invalid
+from bot.declarations import rule_text
 from storage.models import Campaign
 from storage.models_data import RuleVersion
 
@@ -36,6 +37,9 @@ DOC_ALIASES = {
     "食品经营许可证": "food_licence", "food licence": "food_licence",
     "商标注册证": "trademark_certificate",
 }
+# Documents that belong to a brand: one covers the brand (or the category) it names, never
+# every brand of a declaration. The other kinds (licences) cover the whole company.
+BRAND_SCOPED_DOCS = frozenset({"brand_authorisation", "quality_report", "trademark_certificate"})
 
 
 
@@ -76,6 +80,9 @@ def validate(content: Any, source: str) -> dict:
             raise RulesError("rules.bad_file", file=source,
                              reason=f"rule {i}: kind must be one of {', '.join(sorted(KINDS))}")
         rule.setdefault("id", f"{rule['kind']}_{i}")
+        problem = rule_text.image_problem(rule) if rule["kind"] == "image" else None
+        if problem:
+            raise RulesError("rules.bad_file", file=source, reason=f"rule {rule['id']}: {problem}")
         if rule["id"] in seen:
             raise RulesError("rules.bad_file", file=source, reason=f"duplicate id {rule['id']!r}")
         seen.add(rule["id"])
@@ -166,17 +173,8 @@ def add_rule(session: Session, platform: str, rule: dict, author: str, source: s
 # -- campaign overrides --------------------------------------------------------------------
 
 def _price_rule_text(text: str) -> dict:
-    """'活动价不得高于近30天最低成交价' / '近30天最低价的9折' → days and ratio."""
-    out: dict = {}
-    days = re.search(r"(\d+)\s*(?:天|days?)", text)
-    if days:
-        out["lowest_days"] = int(days.group(1))
-    fold = re.search(r"(\d(?:\.\d)?)\s*折", text)
-    if fold:
-        out["max_ratio_of_lowest"] = float(fold.group(1)) / 10
-    elif "最低" in text or "lowest" in text.lower():
-        out["max_ratio_of_lowest"] = 1.0
-    return out
+    """'活动价不得高于近30天最低成交价' / '近30天最低价的95折' → days, ratio, strictness."""
+    return rule_text.price_rule(text)
 
 
 def _override(rules: list[dict], kind: str, values: dict) -> None:
@@ -188,11 +186,17 @@ def _override(rules: list[dict], kind: str, values: dict) -> None:
     rules.append({"id": f"campaign_{kind}", "kind": kind, "source": "campaign", **values})
 
 
-def campaign_overrides(rules: list[dict], req: dict) -> list[dict]:
-    """Apply a notice's requirements on top of the platform's rules."""
+def campaign_overrides(rules: list[dict], req: dict, campaign_text: str = "") -> list[dict]:
+    """Apply a notice's requirements on top of the platform's rules; ``campaign_text`` (the
+    campaign's type and title) says whether it asks for the lowest price on every channel
+    (百亿补贴)."""
     rules = copy.deepcopy(rules)
     if req.get("min_discount") is not None:
-        _override(rules, "price", {"min_discount": float(req["min_discount"])})
+        off = rule_text.discount(req["min_discount"])  # 0.15, "15%", "85折"
+        if off is None:
+            log.warning("unreadable min_discount in a notice", extra={"value": str(req["min_discount"])[:40]})
+        else:
+            _override(rules, "price", {"min_discount": off})
     if req.get("price_rule"):
         parsed = _price_rule_text(str(req["price_rule"]))
         if parsed:
@@ -200,11 +204,14 @@ def campaign_overrides(rules: list[dict], req: dict) -> list[dict]:
     if req.get("min_stock") is not None:
         _override(rules, "min_stock", {"min": int(req["min_stock"])})
     size = re.fullmatch(r"\s*(\d+)\s*[x×*]\s*(\d+)\s*", str(req.get("image_size") or ""))
-    if size:
-        _override(rules, "image", {"width": int(size.group(1)), "height": int(size.group(2)),
-                                   "ratio": None, "min_width": None})
+    if size:  # "800x800": at least that size, in that ratio (a 1200x1200 image is fine)
+        w, h = int(size.group(1)), int(size.group(2))
+        _override(rules, "image", {"min_width": w, "min_height": h,
+                                   "ratio": rule_text.ratio_of(w, h), "width": None, "height": None})
     if req.get("image_ratio"):
         _override(rules, "image", {"ratio": str(req["image_ratio"]), "width": None, "height": None})
+    if rule_text.across_channels(campaign_text):
+        _override(rules, "price", {"channels": "all"})
     if req.get("required_documents"):
         _override(rules, "documents", {"required": [doc_kind(d) for d in req["required_documents"]]})
     if req.get("categories"):
@@ -218,9 +225,14 @@ def campaign_overrides(rules: list[dict], req: dict) -> list[dict]:
         if isinstance(extra, dict) and extra.get("kind") in KINDS:
             rules = [r for r in rules if r.get("id") != extra.get("id")]
             rules.append({**extra, "source": "campaign"})
+    for rule in rules:  # "the lowest price" with no period: the last 30 days
+        if rule.get("kind") == "price" and rule.get("channels") == "all":
+            rule.setdefault("lowest_days", 30)
+            rule.setdefault("max_ratio_of_lowest", 1.0)
     return rules
 
 
 def effective(session: Session, campaign: Campaign) -> RuleSet:
     version, rules = platform_rules(session, campaign.platform)
-    return RuleSet(campaign.platform, version, campaign_overrides(rules, campaign.requirements or {}))
+    return RuleSet(campaign.platform, version, campaign_overrides(
+        rules, campaign.requirements or {}, f"{campaign.type} {campaign.title}"))

@@ -4,19 +4,22 @@ blocks an action, and the ``Context`` the checks read (campaign, rules, products
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import ROUND_DOWN, Decimal
 from typing import TYPE_CHECKING
 
 from sqlmodel import Session
 
+from bot.core import lifecycle
 from bot.core.errors import Invalid
-from bot.core.i18n import Term, t
+from bot.core.i18n import Term, roles, t
 from bot.declarations import price_history, rules
 from storage.models import (
     Campaign,
     Declaration,
     Product,
 )
+from storage.types import utcnow
 
 if TYPE_CHECKING:
     pass
@@ -43,7 +46,9 @@ class Violation:
 
     @property
     def key(self) -> str:
-        return f"{self.rule_id}:{self.sku or '*'}:{self.field}"
+        """What an override waives: this rule, on this SKU's field, at this value — a new
+        price or stock is a new finding."""
+        return f"{self.rule_id}:{self.sku or '*'}:{self.field}={self.value}"
 
     def rule_text(self, lang: str | None) -> str:
         return t(self.rule_key, lang, **self.params)
@@ -77,8 +82,29 @@ class ComplianceBlocked(Invalid):
             items.append(t("cv.more", lang, n=len(self.violations) - MAX_LISTED))
         return t("cv.blocked", lang, task_id=self.task_id, n=len(self.violations),
                  platform=self.ruleset.platform, version=self.ruleset.version,
-                 items="\n".join(items),
-                 example=Term.of(f"example.override_{self.action}", task_id=self.task_id))
+                 items="\n".join(items), override=override_hint(self.action, self.task_id))
+
+
+def override_roles(action: str) -> tuple[frozenset[str], frozenset[str]]:
+    """(roles that may override inside ``action``, roles that may only waive beforehand with
+    ``compliance_override``): overriding inside an action needs a role the lifecycle lets do
+    that action (legal may not request approval or submit, so legal only waives)."""
+    rule = lifecycle.TRANSITIONS.get(action)
+    acting = OVERRIDE_ROLES & (rule.roles - lifecycle.SYSTEM) if rule else OVERRIDE_ROLES
+    return frozenset(acting), OVERRIDE_ROLES - acting
+
+
+def override_hint(action: str, task_id: int) -> Term:
+    """Who may let ``action`` through despite the findings, and how — naming only what each
+    role can do (a ``Term``: rendered in the language of the message it goes into)."""
+    acting, waiving = override_roles(action)
+    example = Term.of(f"example.override_{action}", task_id=task_id)
+    if acting and waiving:
+        return Term.of("cv.override_who_both", acting=roles(acting), example=example,
+                       waiving=roles(waiving), action=Term(f"action.{action}"))
+    if acting:
+        return Term.of("cv.override_hint", roles=roles(acting), example=example)
+    return Term.of("cv.waive_hint", roles=roles(waiving), action=Term(f"action.{action}"))
 
 
 def money(value: Decimal) -> str:
@@ -98,16 +124,31 @@ class Context:
     declaration: Declaration
     products: dict[str, Product]
     categories: dict[str, str]
-    lows: dict[int, dict[str, Decimal]] = field(default_factory=dict)
+    lows: dict[tuple[int, bool], dict[str, price_history.Low]] = field(default_factory=dict)
+    committed: dict | None = None  # SKU → stock promised to overlapping campaigns (checks)
 
     def category(self, product: Product) -> str:
         return self.categories.get(product.sku) or product.category
 
+    @property
+    def price_window_end(self) -> datetime:
+        """"The lowest price in the last N days" counts back from the event's start."""
+        return self.campaign.event_start or utcnow()
+
+    def low(self, sku: str, days: int, every_platform: bool = False) -> price_history.Low | None:
+        """The SKU's lowest price in the ``days`` before the event starts, on the campaign's
+        platform or, for 全网最低价, on every platform."""
+        key = (days, every_platform)
+        if key not in self.lows:
+            self.lows[key] = price_history.lows(
+                self.session, list(self.products), days,
+                platform=None if every_platform else self.campaign.platform,
+                until=self.price_window_end)
+        return self.lows[key].get(sku)
+
     def lowest(self, sku: str, days: int) -> Decimal | None:
-        if days not in self.lows:
-            self.lows[days] = price_history.lowest_many(
-                self.session, list(self.products), self.campaign.platform, days)
-        return self.lows[days].get(sku)
+        low = self.low(sku, days)
+        return low.price if low else None
 
 
 # -- per-line checks -----------------------------------------------------------------------

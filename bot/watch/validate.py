@@ -22,6 +22,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from bot.core.ports import MAX_TITLE, Notice
+from bot.declarations import rule_text as written
 
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 LATEST = datetime(2100, 1, 1, tzinfo=UTC)
@@ -152,6 +153,9 @@ def _known(key: str, value: Any) -> tuple[Any, bool]:
         return None, True
     if key in FRACTIONS:
         parsed = number(value)
+        if parsed is None and isinstance(value, str) and "折" in value:  # "95折" → 0.05 off
+            off = written.discount(value)
+            parsed = Decimal(str(off)) if off is not None else None
         if parsed is None or not 0 <= parsed < 1:
             return value, False
         return (value if isinstance(value, int | float) else float(parsed)), True
