@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from sqlmodel import select
 
 from bot.core.errors import Invalid, NotFound
@@ -16,6 +18,32 @@ from storage.models_data import RuleProposal
 
 OVERRIDABLE = {"submit": "submit", "提交": "submit", "request_approval": "request_approval",
                "approval": "request_approval", "送审": "request_approval"}
+EDIT_FIELDS = {"price": "price", "promo_price": "price", "价格": "price", "活动价": "price",
+               "stock": "stock", "promo_stock": "stock", "库存": "stock", "活动库存": "stock"}
+REMOVE_WORDS = ("remove", "删除", "移除")
+_KEY = re.compile(r"(?:^|\s)([^\s=＝:：]+)\s*[=＝:：]")
+
+
+def parse_changes(args: list[str]) -> dict[str, str]:
+    """``price=99 stock=50`` / ``价格 = ￥1,299 库存:２０`` / ``remove`` → ``{"price": "￥1,299", …}``.
+
+    A value runs to the next ``name=`` (so ``99 元`` and ``1 299`` stay whole); the number
+    itself is read by ``autofill.edit`` with the one number parser."""
+    text = " ".join(args).strip()
+    keys = list(_KEY.finditer(text))
+    out: dict[str, str] = {}
+    rest = text[:keys[0].start()] if keys else text
+    for word in rest.split():
+        if word.lower() not in REMOVE_WORDS:
+            raise Invalid("decl.bad_field", field=word[:20])
+        out["remove"] = "1"
+    for i, key in enumerate(keys):
+        name = key.group(1)
+        if name.lower() not in EDIT_FIELDS:
+            raise Invalid("decl.bad_field", field=name[:20])
+        end = keys[i + 1].start() if i + 1 < len(keys) else len(text)
+        out[EDIT_FIELDS[name.lower()]] = text[key.end():end].strip()
+    return out
 
 
 
@@ -24,7 +52,7 @@ def edit_command(ctx: Context, args: list[str]) -> Reply:
     task_id = task_id_arg(ctx, args, "usage.edit")
     if len(args) < 3:
         raise Invalid("err.usage", usage=Term("usage.edit"))
-    sku, changes = args[1], declarations.parse_changes(args[2:])
+    sku, changes = args[1], parse_changes(args[2:])
     with ctx.db.session() as session:
         task = session.get(Task, task_id)
         if task is None:

@@ -1,8 +1,9 @@
 """Tables of the data pool, the rules knowledge base and rejection learning (issue #9).
 
 Products and qualification documents live in ``storage.models``; these tables extend them:
-per-platform categories, the price history that "lowest price in N days" needs, every
-version of each platform's rules, platform rejections and the rules proposed from them.
+per-platform categories and item ids, the price history that "lowest price in N days"
+needs, every version of each platform's rules, platform rejections and the rules proposed
+from them.
 """
 
 from __future__ import annotations
@@ -118,3 +119,17 @@ class DocumentAlert(SQLModel, table=True):
     document_id: int = Field(foreign_key="qualification_documents.id")
     valid_until: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     sent_at: datetime = _created()
+
+
+class PlatformItem(SQLModel, table=True):
+    """A product's own ids on one marketplace: the item (商品ID / 京东SKU) and, where the
+    marketplace has one per variant, the SKU id. Bulk-registration files need them."""
+
+    __tablename__ = "platform_items"
+    __table_args__ = (UniqueConstraint("sku", "platform", name="uq_platform_item"),)
+    id: int | None = Field(default=None, primary_key=True)
+    sku: str = Field(max_length=64, index=True)
+    platform: str = Field(max_length=32)
+    item_id: str = Field(default="", max_length=64)
+    sku_id: str = Field(default="", max_length=64)
+    updated_at: datetime = _created()

@@ -62,13 +62,13 @@ def test_edit_errors_are_clear(guarded):
     db = guarded
     tid, sku = drafted_jd(db)
     bad = say(db, "li.na", f"edit {tid} {sku} price=abc")
-    assert not bad.ok and "「price」的值「abc」无效" in bad.text
+    assert not bad.ok and "「活动价」的值「abc」无效:不是数字" in bad.text
     negative = say(db, "li.na", f"改 {tid} {sku} 库存=-3")
-    assert not negative.ok and "「stock」的值「-3」无效" in negative.text
+    assert not negative.ok and "「活动库存」的值「-3」无效:不能为负数" in negative.text
     unknown = say(db, "li.na", f"edit {tid} NOPE-1 price=10")
     assert not unknown.ok and "申报单里没有 SKU NOPE-1" in unknown.text
     field = say(db, "li.na", f"edit {tid} {sku} colour=red")
-    assert not field.ok and "price=… stock=… remove" in field.text
+    assert not field.ok and "不认识「colour」:可以改 价格=…、库存=…,或写 删除" in field.text
     other = say(db, "wang.fang", f"edit {tid} {sku} price=10")  # not the claimant
     assert not other.ok and "李娜" in other.text
     pool.act(db, tid, "request_approval", "li.na")
@@ -150,7 +150,7 @@ def test_console_form_and_json_edit(settings, seeded):
         assert refused.status_code == 403
         bad = client.post(f"/console/api/declarations/{tid}/lines",
                           json={"user": "li.na", "sku": sku, "price": "1e9999x"})
-        assert bad.status_code == 422 and "price" in bad.json()["detail"]["message"]
+        assert bad.status_code == 422 and "「活动价」的值「1e9999x」无效" in bad.json()["detail"]["message"]
         with seeded.session() as s:
             lines = current(s, tid)[1]
         form = {"user": "li.na", "sku": [ln.sku for ln in lines],

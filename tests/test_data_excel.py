@@ -18,10 +18,13 @@ from pydantic import SecretStr
 from sqlmodel import select
 
 from bot.core import templating
+from bot.core.i18n import t
+from bot.core.timefmt import local_date
 from bot.declarations import exporters
 from bot.declarations import plugin as data_plugin
 from bot.declarations.autofill import current
 from storage.models import Campaign, Product, QualificationDocument, Task
+from storage.models_data import PlatformItem
 from tests.fakes import data_pool as pool
 
 
@@ -46,9 +49,27 @@ def read_back(data: bytes):
     return load_workbook(io.BytesIO(data))
 
 
+def give_ids(db, tid: int, platform: str, *, skip: int = 0) -> dict[str, PlatformItem]:
+    """Platform item/SKU ids for the declaration's SKUs (all but the first ``skip``)."""
+    with db.session() as s:
+        _, lines = current(s, tid)
+        out = {}
+        for n, line in enumerate(lines[skip:], 1):
+            item = PlatformItem(sku=line.sku, platform=platform, item_id=f"{platform[:2].upper()}-{n:012d}",
+                                sku_id=f"{n:016d}")
+            s.add(item)
+            out[line.sku] = item
+    return out
+
+
 @pytest.mark.parametrize("platform", ["tmall", "jd", "douyin", "pdd"])
 def test_workbook_matches_the_declaration_field_by_field(seeded, drafted, platform):
     tid = drafted[platform]
+    items = give_ids(seeded, tid, platform)
+    with seeded.session() as s:
+        campaign = s.get(Campaign, s.get(Task, tid).campaign_id)
+        campaign.requirements = {**campaign.requirements, "per_person_limit": "３"}  # as typed
+        s.add(campaign)
     mapping = yaml.safe_load((exporters.COLUMNS_DIR / f"{platform}.yaml").read_text(encoding="utf-8"))
     with seeded.session() as s:
         name, data = exporters.workbook_bytes(s, tid, "zh-CN")
@@ -64,17 +85,21 @@ def test_workbook_matches_the_declaration_field_by_field(seeded, drafted, platfo
     assert len(rows) == len(lines) + 1
     for line, row in zip(lines, rows[1:], strict=True):
         cell = dict(zip(headers, row, strict=True))
-        product = products[line.sku]
+        product, item = products[line.sku], items[line.sku]
         expected = {
-            "tmall": {"商品ID": line.sku, "商品条码": product.barcode, "商品标题": product.title,
+            "tmall": {"商品ID": item.item_id, "SKU ID": item.sku_id, "商家编码": line.sku,
+                      "商品条码": product.barcode, "商品标题": product.title,
                       "一口价(元)": line.list_price, "活动价(元)": line.promo_price,
                       "活动库存": line.promo_stock},
-            "jd": {"SKU编码": line.sku, "商品名称": product.title, "京东价": line.list_price,
-                   "促销价": line.promo_price, "促销库存": line.promo_stock, "品牌": product.brand},
-            "douyin": {"商品ID": line.sku, "商品名称": product.title, "活动价格": line.promo_price,
-                       "活动库存": line.promo_stock, "每人限购": 1},
-            "pdd": {"商品编码": line.sku, "商品标题": product.title, "单买价": line.list_price,
-                    "活动价": line.promo_price, "活动库存": line.promo_stock},
+            "jd": {"SKU编码": item.item_id, "商家编码": line.sku, "商品名称": product.title,
+                   "京东价": line.list_price, "促销价": line.promo_price, "促销库存": line.promo_stock,
+                   "品牌": product.brand},
+            "douyin": {"商品ID": item.item_id, "SKU ID": item.sku_id, "商家编码": line.sku,
+                       "商品名称": product.title, "活动价格": line.promo_price,
+                       "活动库存": line.promo_stock, "每人限购": 3},  # from the campaign, not 1
+            "pdd": {"商品ID": item.item_id, "SKU ID": item.sku_id, "商家编码": line.sku,
+                    "商品标题": product.title, "单买价": line.list_price, "活动价": line.promo_price,
+                    "活动库存": line.promo_stock},
         }[platform]
         for header, want in expected.items():
             got = cell[header]
@@ -88,8 +113,67 @@ def test_workbook_matches_the_declaration_field_by_field(seeded, drafted, platfo
     price_col = headers.index(next(c["header"] for c in mapping["columns"]
                                    if c["value"] == "line.promo_price")) + 1
     assert sheet.cell(2, price_col).number_format == "0.00"
-    doc_rows = list(book[mapping["documents_sheet"]].iter_rows(values_only=True))
-    assert [r[0] for r in doc_rows[1:]] == [d.title for d in docs] and doc_rows[0][0] == "名称"
+    doc_sheet = book[mapping["documents_sheet"]]
+    doc_rows = list(doc_sheet.iter_rows(values_only=True))
+    assert doc_rows[0] == ("名称", "类型", "签发方", "有效期至", "文件")
+    assert [r[0] for r in doc_rows[1:]] == [d.title for d in docs] and docs
+    for n, (doc, row) in enumerate(zip(docs, doc_rows[1:], strict=True), 2):
+        assert row[1] == {"business_licence": "营业执照", "brand_authorisation": "品牌授权书",
+                          "quality_report": "质检报告", "food_licence": "食品经营许可证"}[doc.kind]
+        assert doc_sheet.cell(n, 4).is_date and doc_sheet.cell(n, 4).number_format == "yyyy-mm-dd"
+        assert row[3].date() == local_date(doc.valid_until)  # the team's day, a date cell
+
+
+def test_no_per_person_limit_leaves_the_cell_empty_and_missing_item_ids_are_named(seeded, drafted):
+    tid = drafted["douyin"]
+    give_ids(seeded, tid, "douyin", skip=1)
+    with seeded.session() as s:
+        _, lines = current(s, tid)
+        doc = s.get(QualificationDocument, s.exec(select(QualificationDocument.id)).first())
+        doc.valid_until = None  # 长期
+        s.add(doc)
+        declaration = current(s, tid)[0]
+        declaration.documents = [doc.id]
+        s.add(declaration)
+    with seeded.session() as s:
+        _, data = exporters.workbook_bytes(s, tid, "en")
+        _, bundle = exporters.bundle_bytes(s, tid, "zh-CN")
+    book = read_back(data)
+    rows = list(book["活动商品"].iter_rows(values_only=True))
+    limit = rows[0].index("每人限购")
+    assert {r[limit] for r in rows[1:]} == {None}  # not limited, not a made-up 1
+    assert rows[1][0] is None and rows[2][0]  # the first SKU has no Douyin item id
+    assert list(book["资质"].iter_rows(values_only=True))[1][:4] == (
+        doc.title, t(f"doc.{doc.kind}", "en"), doc.issuer, "No expiry")  # a label, not the code
+    readme = zipfile.ZipFile(io.BytesIO(bundle)).read("README.txt").decode()
+    assert "1 个 SKU 在数据池里没有抖音商品ID" in readme and lines[0].sku in readme
+
+
+def test_the_excel_hand_off_is_the_export_for_the_same_declaration(seeded, drafted, tmp_path):
+    from adapters.platforms.submitters.excel import ExcelConfig, ExcelHandoff
+    from bot.core.ports import SubmissionItem
+    from bot.submissions.runs import idempotency_key
+    from storage.models_approval import SubmissionRun
+
+    tid = drafted["jd"]
+    give_ids(seeded, tid, "jd")
+    key = idempotency_key(tid, 1)
+    with seeded.session() as s:
+        s.add(SubmissionRun(task_id=tid, declaration_version=1, idempotency_key=key, channels=["excel"]))
+        _, lines = current(s, tid)
+        _, exported = exporters.workbook_bytes(s, tid, "zh-CN")
+    handoff = ExcelHandoff(ExcelConfig(directory=str(tmp_path)), "jd", seeded)
+    items = [SubmissionItem(ln.sku, ln.list_price, ln.promo_price, ln.promo_stock) for ln in lines]
+    receipt = handoff.submit("JD-PLUS-20261201", items, key)
+    handed = load_workbook(receipt.raw["handoff"]["file"])
+    export = read_back(exported)
+    assert handed.sheetnames == export.sheetnames == ["促销商品", "资质"]
+    for name in export.sheetnames:
+        assert [[(c.value, c.number_format) for c in row] for row in handed[name].iter_rows()] == \
+            [[(c.value, c.number_format) for c in row] for row in export[name].iter_rows()]
+    first = dict(zip([c.value for c in handed["促销商品"][1]], [c.value for c in handed["促销商品"][2]],
+                     strict=True))
+    assert first["SKU编码"].startswith("JD-") and first["商家编码"] == lines[0].sku
 
 
 def test_a_changed_column_map_changes_the_file_without_code(seeded, drafted, tmp_path, monkeypatch):

@@ -85,11 +85,11 @@ def test_a_file_with_errors_imports_nothing_and_names_every_bad_cell(db, tmp_pat
     report = importers.import_products(db, path)
     assert products(db) == {}  # nothing, not even the good rows
     found = {(e.row, e.column, e.key) for e in report.errors}
-    assert found == {(3, "list_price", "imp.negative"), (4, "list_price", "imp.not_number"),
+    assert found == {(3, "list_price", "num.negative"), (4, "list_price", "num.not_number"),
                      (5, "sku", "imp.duplicate"), (6, "title", "imp.required"),
-                     (6, "stock", "imp.not_integer")}
+                     (6, "stock", "num.not_integer")}
     zh = [e.message("zh-CN") for e in report.errors]
-    assert "第 3 行「list_price」=-5:不能为负数" in zh
+    assert "第 3 行「list_price」=-5:不能为负数" in zh  # the file's own header, here English
     assert "row 5, sku = A-001: duplicate of row 2" in [e.message("en") for e in report.errors]
     assert "nothing was imported" in report.summary("en")
 
@@ -148,7 +148,8 @@ def test_export_writes_the_import_format(db, tmp_path, suffix, lang, encoding):
 def test_template_has_the_header_only(tmp_path):
     exporters.write_template(tmp_path / "t.xlsx", "zh-CN")
     sheet = load_workbook(tmp_path / "t.xlsx").active
-    assert [c.value for c in sheet[1]][:8] == ZH and sheet.max_row == 1
+    assert [c.value for c in sheet[1]][:8] == [*ZH[:6], "成本价", "库存"] and sheet.max_row == 1
+    assert "天猫商品ID" in [c.value for c in sheet[1]]  # where a team puts the platform ids
     exporters.write_template(tmp_path / "t.csv", "en")
     assert (tmp_path / "t.csv").read_text(encoding="utf-8-sig").splitlines()[0].startswith(",".join(EN))
 
@@ -173,7 +174,8 @@ def test_documents_folder_with_manifest(db, tmp_path):
     zh_header = ["文件", "类型", "名称", "签发方", "品牌", "有效期至"]
     write_csv(tmp_path / "documents.csv", zh_header, rows, "utf-8")
     report = importers.import_documents(db, tmp_path)
-    assert {(e.row, e.key) for e in report.errors} == {(4, "imp.no_file"), (5, "imp.not_date")}
+    assert {(e.row, e.key) for e in report.errors} == {(4, "imp.no_file"), (5, "imp.not_expiry")}
+    assert "第 5 行「有效期至」=明年" in report.errors[-1].message("zh-CN")
     assert report.imported == 0
 
 

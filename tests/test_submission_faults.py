@@ -57,7 +57,7 @@ def service(db, market, tmp_path: Path, channels=("http_json", "excel")) -> Subm
                           backoff_initial=0.01, backoff_max=0.05)
     config = SubmissionConfig(platforms={"*": PlatformChannels(
         channels=list(channels), http_json=http, excel=ExcelConfig(directory=str(tmp_path)))})
-    configured = ConfiguredChannels(config, lambda platform: None)
+    configured = ConfiguredChannels(config, lambda platform: None, db=db)  # excel writes from the db
     submission_channels.configure(configured)  # the card actions (retry, take over) find them here
     return SubmissionService(db, configured)
 
@@ -160,8 +160,8 @@ def test_repeated_failure_falls_back_to_excel_hand_off(seeded, market, tmp_path)
         _, lines = current(s, tid)
     book = load_workbook(run.handoff["file"])
     rows = list(book.active.iter_rows(values_only=True))
-    assert rows[1][0] == "SKU编码" or rows[1][0] == "商品编码(SKU)"
-    assert [r[0] for r in rows[2:]] == [line.sku for line in lines]
+    assert rows[0][:2] == ("SKU编码", "商家编码")  # the export's layout (columns/jd.yaml)
+    assert [r[1] for r in rows[1:]] == [line.sku for line in lines]
     labels = {b.action: b for b in card.buttons}
     assert labels["submission_done"].needs_input and "open" in labels  # download link
     assert "报名接口" in " ".join(f.value for f in card.fields)  # what was tried (http_json)

@@ -9,7 +9,7 @@ chat card or the console.
 
 from __future__ import annotations
 
-from decimal import ROUND_DOWN, Decimal, InvalidOperation
+from decimal import Decimal
 
 from sqlmodel import Session, select
 
@@ -17,7 +17,8 @@ from bot.core import lifecycle, outbox
 from bot.core.actions import ActionRequest, handles
 from bot.core.actors import Actor
 from bot.core.errors import Forbidden, Invalid, NotFound
-from bot.declarations import compliance, rules
+from bot.core.i18n import Term
+from bot.declarations import compliance, numbers, rules
 from storage.models import AuditEvent, Campaign, Declaration, DeclarationLine, Product, Task
 from storage.models_data import ProductCategory
 from storage.queries import declaration_lines, latest_declaration
@@ -120,31 +121,16 @@ def current(session: Session, task_id: int) -> tuple[Declaration | None, list[De
     return declaration, declaration_lines(session, declaration.id or 0)
 
 
-def _decimal(field: str, raw: str) -> Decimal:
+def typed_value(field: str, raw: object) -> Decimal | int:
+    """A promo price or stock as a person typed it (chat, console, REST), through the one
+    number parser (``bot.declarations.numbers``); refused with the reason in their language."""
     try:
-        value = Decimal(raw.replace(",", "").replace("¥", "").replace("￥", ""))
-    except InvalidOperation:
-        raise Invalid("decl.bad_value", field=field, value=raw[:20], why="0-9 .") from None
-    if not value.is_finite():
-        raise Invalid("decl.bad_value", field=field, value=raw[:20], why="NaN")
-    return value
-
-
-def parse_changes(args: list[str]) -> dict[str, str]:
-    """``price=99 stock=50`` / ``价格=99 库存=50`` / ``remove`` → normalised changes."""
-    names = {"price": "price", "promo_price": "price", "价格": "price", "活动价": "price",
-             "stock": "stock", "promo_stock": "stock", "库存": "stock", "活动库存": "stock"}
-    out: dict[str, str] = {}
-    for arg in args:
-        if arg.lower() in ("remove", "删除", "移除"):
-            out["remove"] = "1"
-            continue
-        key, sep, value = arg.replace("=", "=").partition("=")
-        if not sep or key.lower() not in names:
-            raise Invalid("decl.bad_value", field=key[:20] or "?", value=value[:20],
-                          why="price=… stock=… remove")
-        out[names[key.lower()]] = value.strip()
-    return out
+        if field == "price":
+            return numbers.to_decimal(raw, positive=True, maximum=MAX_PRICE)
+        return numbers.to_int(raw, maximum=MAX_STOCK)
+    except numbers.NumberRefused as exc:
+        raise Invalid("decl.bad_value", field=Term(f"decl.field.{field}"), value=str(raw)[:20],
+                      why=exc.reason()) from None
 
 
 def edit(session: Session, task: Task, actor: Actor, sku: str,
@@ -165,17 +151,9 @@ def edit(session: Session, task: Task, actor: Actor, sku: str,
         result = None
     else:
         if "price" in changes:
-            price = _decimal("price", changes["price"])
-            if not Decimal("0") < price < MAX_PRICE:
-                raise Invalid("decl.bad_value", field="price", value=changes["price"][:20],
-                              why=f"0 < price < {MAX_PRICE}")
-            line.promo_price = price.quantize(Decimal("0.01"), rounding=ROUND_DOWN)
+            line.promo_price = Decimal(typed_value("price", changes["price"]))
         if "stock" in changes:
-            raw = changes["stock"]
-            if not raw.isdigit() or int(raw) > MAX_STOCK:
-                raise Invalid("decl.bad_value", field="stock", value=raw[:20],
-                              why=f"0 … {MAX_STOCK}")
-            line.promo_stock = int(raw)
+            line.promo_stock = int(typed_value("stock", changes["stock"]))
         session.add(line)
         result = line
     session.add(AuditEvent(task_id=task.id, actor=actor.name, action="edit_declaration",

@@ -1,11 +1,14 @@
 """``promopilot import …``, ``export …``, ``rules …`` and ``report rejections``.
 
-Imports show a progress bar and, when a file has errors, every bad cell by row; the exit
-code is 1 then, and nothing was imported unless ``--skip-bad-rows`` was given.
+Imports show their progress from the first row read (rows, per cent, time spent, about how
+long is left), the columns of the file nothing was read from, and, when a file has errors,
+every bad cell by row and the file's own column name; the exit code is 1 then, and nothing
+was imported unless ``--skip-bad-rows`` was given.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -30,19 +33,76 @@ def _lang(lang: str | None) -> str:
     return lang or get_settings().language
 
 
+def duration(seconds: float, lang: str | None) -> str:
+    """A span a person reads (``1 分 05 秒`` / ``1 min 05 s``), never a clock time."""
+    from bot.core.i18n import t
+
+    whole = max(int(round(seconds)), 0)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return t("dur.hm", lang, h=hours, m=f"{minutes:02d}")
+    if minutes:
+        return t("dur.ms", lang, m=minutes, s=f"{secs:02d}")
+    return t("dur.s", lang, s=secs)
+
+
+class ProgressLine:
+    """Import progress on one line of stderr from the first row read: rows, per cent, time
+    spent and a duration left (``约 12 秒``), redrawn at most every ``every`` seconds."""
+
+    def __init__(self, label: str, lang: str | None, every: float = 0.25,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.label, self.lang, self.every, self.clock = label, lang, every, clock
+        self.started = clock()
+        self.shown = -every
+        self.last = ""
+
+    def text(self, done: int, total: int | None, phase: str = "read") -> str:
+        from bot.core.i18n import t
+
+        elapsed = self.clock() - self.started
+        params = {"label": self.label, "done": f"{done:,}", "elapsed": duration(elapsed, self.lang),
+                  "phase": t(f"imp.phase.{phase}", self.lang)}
+        if not total or done > total:
+            return t("imp.progress_open", self.lang, **params)
+        left = elapsed / done * (total - done) if done else 0
+        return t("imp.progress", self.lang, total=f"{total:,}", pct=done * 100 // total,
+                 left=duration(left, self.lang), **params)
+
+    def __call__(self, done: int, total: int | None = None, phase: str = "read") -> None:
+        now = self.clock()
+        if now - self.shown < self.every and done != total:
+            return
+        self.shown = now
+        self.last = self.text(done, total, phase)
+        typer.echo("\r" + self.last, err=True, nl=False)
+
+    def close(self) -> None:
+        if self.last:
+            typer.echo("", err=True)
+
+
 def _run_import(kind: str, path: Path, skip_bad_rows: bool, lang: str | None) -> None:
     from bot.declarations import importers
 
     settings = get_settings()
     fn = {"products": importers.import_products, "documents": importers.import_documents,
           "prices": importers.import_prices}[kind]
-    source = importers.find_manifest(path) if kind == "documents" else path
-    total = importers.count_rows(source) if source else 0
-    with typer.progressbar(length=max(total, 1), label=f"{kind}: {path.name}") as bar:
+    from bot.core.i18n import t
+
+    label = t({"products": "imp.kind.products", "documents": "imp.kind.documents",
+               "prices": "imp.kind.prices"}[kind], _lang(lang))
+    bar = ProgressLine(f"{label} {path.name}", _lang(lang))
+    try:
         report = fn(_db(), path, skip_bad_rows=skip_bad_rows, timezone=settings.timezone,
-                    progress=bar.update)
+                    progress=bar)
+    finally:
+        bar.close()
     for line in importers.error_lines(report, _lang(lang)):
         typer.echo(line, err=True)
+    for line in report.notes(_lang(lang)):
+        typer.echo(line)
     typer.echo(report.summary(_lang(lang), skipped=skip_bad_rows))
     if report.errors and (not skip_bad_rows or report.imported == 0):
         raise typer.Exit(1)

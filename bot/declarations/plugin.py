@@ -86,6 +86,9 @@ def declaration_card(session: Session, params: dict, lang: str) -> Card | None:
                 link=link(task.id or 0, "edit"))
     status = (t("dcard.failed", lang, n=len(errors), platform=ruleset.platform, version=ruleset.version)
               if errors else t("dcard.passed", lang, platform=ruleset.platform, version=ruleset.version))
+    """A line edit; ``price``/``stock`` as typed (``"￥1,299"``, ``"２０"``) or JSON numbers,
+    read by the one number parser: a value it refuses is a 422 with the reason, never a 500."""
+
     warnings = len(found) - len(errors)
     if warnings:
         status += "; " + t("dcard.warnings", lang, n=warnings)
@@ -170,8 +173,8 @@ _HTML = Environment(autoescape=select_autoescape(default=True)).from_string("""<
 class LineEditIn(BaseModel):
     user: str
     sku: str
-    price: str | None = None
-    stock: str | None = None
+    price: str | int | float | None = None
+    stock: str | int | float | None = None
     remove: bool = False
 
 
@@ -239,10 +242,9 @@ def build_router(container) -> APIRouter:
                     if sku in removed:
                         changes["remove"] = "1"
                     else:
-                        if str(price).strip() and (line.promo_price is None or
-                                                   _differs(str(price), line.promo_price)):
+                        if str(price).strip() and _differs("price", str(price), line.promo_price):
                             changes["price"] = str(price).strip()
-                        if str(stock).strip() and str(stock).strip() != str(line.promo_stock):
+                        if str(stock).strip() and _differs("stock", str(stock), line.promo_stock):
                             changes["stock"] = str(stock).strip()
                     if changes:
                         apply_edit(session, task_id, actor, str(sku), changes)
@@ -305,10 +307,12 @@ def build_router(container) -> APIRouter:
     return router
 
 
-def _differs(raw: str, value: Decimal) -> bool:
+def _differs(field: str, raw: str, value: Decimal | int | None) -> bool:
+    """Whether a form value changes the line (``２０`` is 20); one it cannot read counts as a
+    change, so ``edit`` refuses it with the reason."""
     try:
-        return Decimal(raw) != value
-    except ArithmeticError:
+        return value is None or declarations.typed_value(field, raw) != value
+    except DomainError:
         return True
 
 

@@ -21,6 +21,7 @@ from adapters.platforms.submitters.excel import ExcelConfig, ExcelHandoff
 from adapters.platforms.submitters.http_json import HttpJsonConfig, HttpJsonSubmitter
 from adapters.platforms.submitters.rpa import RpaConfig, RpaWebhookSubmitter
 from bot.core.ports import HUMAN_CHANNELS, Submitter
+from storage.db import Database
 
 log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parents[3]
@@ -61,8 +62,9 @@ def load(path: Path | str | None = None) -> SubmissionConfig:
 
 
 def factory(config: SubmissionConfig, api_for: Callable[[str], Submitter | None],
-            callback_url: str) -> Callable[[str, str], Submitter | None]:
-    """``(channel, platform) → Submitter``, or None when the channel isn't set up there."""
+            callback_url: str, db: Database | None = None) -> Callable[[str, str], Submitter | None]:
+    """``(channel, platform) → Submitter``, or None when the channel isn't set up there (the
+    Excel hand-off needs ``db``: it writes the export's file for the declaration)."""
     cache: dict[tuple[str, str], Submitter | None] = {}
 
     def make(channel: str, platform: str) -> Submitter | None:
@@ -82,7 +84,7 @@ def factory(config: SubmissionConfig, api_for: Callable[[str], Submitter | None]
             except NotConfigured:
                 return None
         if channel == "excel":
-            return ExcelHandoff(entry.excel, platform)
+            return ExcelHandoff(entry.excel, platform, db) if db is not None else None
         if channel == "assisted":
             return AssistedSubmitter(entry.assisted, platform)
         return None
@@ -100,9 +102,9 @@ class ConfiguredChannels:
     submitter of each channel (built once per channel and platform)."""
 
     def __init__(self, config: SubmissionConfig, api_for: Callable[[str], Submitter | None],
-                 callback_url: str = "") -> None:
+                 callback_url: str = "", db: Database | None = None) -> None:
         self.config = config
-        self.get = factory(config, api_for, callback_url)
+        self.get = factory(config, api_for, callback_url, db)
 
     def chain(self, platform: str) -> list[str]:
         return list(self.config.for_platform(platform).channels)

@@ -27,7 +27,7 @@ def install(container, api) -> None:
     config = load()
     base = container.settings.base_url
     configured = ConfiguredChannels(config, container.submitters.get,
-                                    f"{base}/submissions/rpa/callback")
+                                    f"{base}/submissions/rpa/callback", container.db)
     channels.configure(configured)
     container.submissions = SubmissionService(container.db, configured)
     router = APIRouter(prefix="/submissions", tags=["submissions"])
