@@ -5,6 +5,7 @@ attempt is audited in its own transaction."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 from types import SimpleNamespace
 
@@ -19,6 +20,8 @@ from bot.declarations import plugin as data_plugin
 from bot.declarations.autofill import current
 from bot.declarations.compliance import ComplianceBlocked
 from storage.models import AuditEvent, Campaign, OutboxMessage, Task, User
+from storage.models_approval import ApprovalEscalation
+from storage.types import utcnow
 from tests.fakes import data_pool as pool
 
 
@@ -135,3 +138,16 @@ def test_wrong_role_and_out_of_turn_are_refused_audited_and_named(guarded):
         assert s.get(Task, tid).state == "in_approval"  # nothing else changed
     assert pool.act(db, tid, "approve", "zhou.qiang").state == "in_approval"
     assert pool.act(db, tid, "approve", "zhao.lei").state == "approved"
+
+
+def test_an_overdue_routed_step_never_escalates_to_the_requester(guarded):
+    db = guarded
+    tid = tmall_task(db)
+    for action in ("claim", "draft", "request_approval"):
+        pool.act(db, tid, action, "zhou.qiang")
+    # the admin decides (routed); the admin reports to 周强, who asked: the admins again
+    assert approvals.escalate_overdue(db, now=utcnow() + timedelta(hours=5)) == 1
+    with db.session() as s:
+        escalation = s.exec(select(ApprovalEscalation)).one()
+    assert escalation.escalated_to == [user_id(db, "admin")]
+    assert user_id(db, "zhou.qiang") not in escalation.escalated_to

@@ -345,7 +345,8 @@ def _escalate_one(session: Session, step_id: int, now: datetime) -> int:
             targets.add(user.manager_id)
     targets -= {rnd.requested_by, task.claimed_by, None}
     if not targets:
-        targets = {u.id for u in policy.people(session, "admin", task.team_id)} - {None}
+        targets = {u.id for u in policy.people(session, "admin", task.team_id)} - {
+            rnd.requested_by, task.claimed_by, None}  # never to the requester themselves
     session.add(ApprovalEscalation(step_id=step_id, task_id=task.id or 0, level=level,
                                    escalated_to=sorted(targets)))
     sla = timedelta(hours=float(policy.current().defaults.get("sla_hours", 4)))
