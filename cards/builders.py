@@ -41,6 +41,7 @@ BUTTONS_BY_STATE: dict[str, list[tuple[str, str]]] = {
     "approved": [("submit", "primary")],
     "platform_rejected": [("draft", "primary"), ("skip", "default")],
 }
+MAX_TABLE_LINES = 15  # declaration lines on the task card; the console and Excel have them all
 NEEDS_INPUT = {"skip", "reject", "request_changes"}
 SYSTEM_ACTORS = {"watcher", "system", "submitter", "review", "reminders"}
 
@@ -192,6 +193,12 @@ def task_card(session: Session, params: dict, lang: str) -> Card | None:
                              ("sku", "list", "promo", "discount", "stock")]
         if show_result:
             card.table_header.append(t("card.col.result", lang))
+        if len(lines) > MAX_TABLE_LINES:  # a summary, however large: rejected lines first
+            shown = sorted(lines, key=lambda ln: ln.result != "rejected")[:MAX_TABLE_LINES]
+            card.fields.append(CardField(label=t("dcard.more_lines_label", lang), short=False,
+                                         value=t("card.more_lines", lang, shown=len(shown),
+                                                 total=len(lines))))
+            lines = shown
         for line in lines:
             cells = [line.sku, str(line.list_price or "—"), str(line.promo_price or "—"),
                      discount(line.list_price, line.promo_price), str(line.promo_stock)]

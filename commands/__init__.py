@@ -4,6 +4,7 @@ from commands import (  # noqa: F401
     admin,
     deadline,  # noqa: F401  (#7: set an unclear deadline)
     declarations,  # noqa: F401  (#9: edit, excel, check, override, rules)
+    drafting,  # noqa: F401  (draft says what changed, attach, hints)
     submissions,  # noqa: F401  (#8: approval card, retry, take over, uploaded)
     tasks,
 )

@@ -10,7 +10,7 @@ from bot.core.errors import Invalid, NotFound
 from bot.core.i18n import Term
 from bot.declarations import autofill as declarations
 from bot.declarations import compliance, learning, rules
-from bot.declarations.plugin import declaration_card, link
+from bot.declarations.plugin import declaration_card, hints_link, link
 from commands.router import Context, Reply, router
 from commands.tasks import task_id_arg
 from storage.models import Task
@@ -60,8 +60,10 @@ def edit_command(ctx: Context, args: list[str]) -> Reply:
         line = declarations.edit(session, task, ctx.actor, sku, changes)
         declaration, _ = declarations.current(session, task_id)
         assert declaration is not None
-        left = [v for v in compliance.errors(compliance.check(session, task, declaration))
-                if v.sku is None or v.sku.lower() == sku.lower()]
+        found = [v for v in compliance.check(session, task, declaration)
+                 if v.sku is None or v.sku.lower() == sku.lower()]
+        left = compliance.errors(found)
+        hints = [v for v in found if v.severity != "error" and v.sku]  # e.g. below cost
     if line is None:
         text = ctx.t("decl.removed", task_id=task_id, sku=sku)
     else:
@@ -69,6 +71,8 @@ def edit_command(ctx: Context, args: list[str]) -> Reply:
                      stock=line.promo_stock)
     if left:
         text += "\n" + ctx.t("decl.still") + "\n" + "\n".join(f"• {v.describe(ctx.lang)}" for v in left)
+    if hints:
+        text += "\n" + "\n".join(f"⚠ {v.describe(ctx.lang)}" for v in hints)
     return Reply(text=text)
 
 
@@ -95,11 +99,17 @@ def check_command(ctx: Context, args: list[str]) -> Reply:
         ruleset, found = compliance.evaluate(session, task, declaration)
         card = declaration_card(session, {"task_id": task_id}, ctx.lang)
     errors = compliance.errors(found)
+    warnings = [f"⚠ {v.describe(ctx.lang)}" for v in found if v.severity != "error"]
+    if len(warnings) > compliance.MAX_LISTED:  # the rest: ``hints <id>`` and the console page
+        warnings = [*warnings[:compliance.MAX_LISTED],
+                    ctx.t("hints.more", n=len(warnings) - compliance.MAX_LISTED,
+                          url=hints_link(task_id))]
+    tail = "\n" + "\n".join(warnings) if warnings else ""
     if not errors:
         return Reply(text=ctx.t("cv.ok", task_id=task_id, platform=ruleset.platform,
-                                version=ruleset.version), card=card)
-    return Reply(text=compliance.ComplianceBlocked(task_id, "submit", ruleset, errors).message(ctx.lang),
-                 card=card, ok=True)
+                                version=ruleset.version) + tail, card=card)
+    return Reply(text=compliance.ComplianceBlocked(task_id, "submit", ruleset, errors).message(ctx.lang)
+                 + tail, card=card, ok=True)
 
 
 @router.command("override", "强制", "放行", usage="usage.override")
@@ -122,6 +132,8 @@ def rules_command(ctx: Context, args: list[str]) -> Reply:
         return _decide(ctx, args, True)
     if args and args[0].lower() in ("accept", "dismiss", "采纳", "忽略"):
         return _decide(ctx, args[1:], args[0].lower() in ("accept", "采纳"))
+    if args and args[0].lower() in ("history", "历史"):
+        return _history(ctx, args[1:])
     lines = []
     with ctx.db.session() as session:
         platforms = [args[0].lower()] if args else [p.stem for p in sorted(rules.RULES_DIR.glob("*.yaml"))]
@@ -139,6 +151,30 @@ def rules_command(ctx: Context, args: list[str]) -> Reply:
             lines += [ctx.t("rules.proposal", id=p.id, platform=p.platform, n=p.occurrences,
                             rule=learning.rule_text(p.rule, ctx.lang)) for p in pending]
     return Reply(text="\n".join(lines) or ctx.t("usage.rules"))
+
+
+def _history(ctx: Context, args: list[str]) -> Reply:
+    """Every version of a platform's rules (file and learned), and the learned rules kept on
+    top of the file."""
+    if not args:
+        raise Invalid("err.usage", usage=Term("usage.rules"))
+    code = args[0].lower()
+    with ctx.db.session() as session:
+        rules.platform_rules(session, code)
+        rows = rules.history(session, code)
+        learned = rules.learned(session, code)
+    if not rows:
+        raise NotFound("rules.unknown_platform", platform=code[:32])
+    lines = [ctx.t("rules.history_title", platform=code)]
+    lines += [ctx.t("rules.history_line", version=r.version, when=r.created_at, author=r.author,
+                    source=Term(f"rules.source.{r.source if r.source in ('yaml', 'proposal') else 'other'}"),
+                    n=len(r.content.get("rules", []))) for r in rows]
+    if learned:
+        lines.append(ctx.t("rules.learned_title"))
+        lines += [ctx.t("rules.learned_line", rule=learning.rule_words(r, ctx.lang),
+                        scope=learning.scope_text(r, ctx.lang), who=r.get("learned_by") or "?")
+                  for r in learned]
+    return Reply(text="\n".join(lines))
 
 
 def _decide(ctx: Context, args: list[str], accept: bool) -> Reply:

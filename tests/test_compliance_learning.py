@@ -145,3 +145,163 @@ def test_top_rejection_reasons_report_and_accepted_prices(guarded):
     assert lines[3].strip().startswith("1 次 · 价格")
     reply = router.handle_text(db, Inbound("web", "ops", "alex"), "rejections tmall")
     assert "3× · stock" in reply.text
+
+
+# -- learned rules persist; reasons are grouped; campaign requirements stay scoped -------------
+
+def licence(db) -> int:
+    from storage.models import QualificationDocument
+
+    with db.session() as s:
+        return s.exec(select(QualificationDocument.id).where(
+            QualificationDocument.kind == "business_licence")).first()
+
+
+def rejected_declaration(db, platform: str, skus: list[str], code: str, text: str, *,
+                         requirements: dict | None = None, campaign_type: str = "") -> int:
+    """A task in review whose every line the platform (or a person reporting a hand-off)
+    rejects with the same code and text."""
+    from storage.models import Campaign
+
+    tid = pool.task(db, platform, requirements, state="in_review")
+    with db.session() as s:
+        campaign = s.get(Campaign, s.get(Task, tid).campaign_id)
+        campaign.type = campaign_type
+        s.add(campaign)
+    pool.declare(db, tid, [(sku, "90.00", 50) for sku in skus])
+    with db.session() as s:
+        apply_review(s, tid, "ref", ReviewStatus("rejected", [
+            ItemResult(sku, "rejected", code, text) for sku in skus]))
+    return tid
+
+
+def test_an_accepted_rule_survives_a_resync_and_a_restart(settings, guarded, tmp_path):
+    import shutil
+
+    import yaml
+    from fastapi.testclient import TestClient
+
+    from bot.web.app import create_app
+
+    db = guarded
+    pool.product(db, "SQ-9", title="补水神器 面膜 10片")
+    for _ in range(3):
+        rejected_on_platform(db, "SQ-9")
+    with db.session() as s:
+        proposal = s.exec(select(RuleProposal)).one()
+    accepted = router.handle_text(db, Inbound("web", "ops", "sun.li"), f"采纳 {proposal.id}")
+    assert accepted.ok, accepted.text
+    with db.session() as s:
+        assert rules.sync(s) == []  # the YAML did not change: the learned version stays current
+        assert [r["words"] for r in rules.learned(s, "tmall")] == [["神器"]]
+    for path in rules.RULES_DIR.glob("*.yaml"):  # a rules owner edits the file meanwhile
+        shutil.copy(path, tmp_path / path.name)
+    content = yaml.safe_load((tmp_path / "tmall.yaml").read_text(encoding="utf-8"))
+    next(r for r in content["rules"] if r["kind"] == "banned_words")["words"].append("爆款")
+    (tmp_path / "tmall.yaml").write_text(yaml.safe_dump(content, allow_unicode=True), encoding="utf-8")
+    with db.session() as s:
+        [v3] = rules.sync(s, tmp_path, author="rules-team")
+        words = [w for r in v3.content["rules"] if r["kind"] == "banned_words" for w in r["words"]]
+    assert v3.version == 3 and "爆款" in words and "神器" in words and "1 learned" in v3.note
+    with TestClient(create_app(settings)):  # a restart: a new app re-syncs rules/*.yaml
+        pass
+    with db.session() as s:
+        latest = rules.latest(s, "tmall")
+        assert latest.version == 4 and [r["words"] for r in rules.learned(s, "tmall")] == [["神器"]]
+    fresh = pool.task(db, "tmall")
+    pool.declare(db, fresh, [("SQ-9", "90.00", 50)], documents=[licence(db)])
+    with pytest.raises(Invalid) as err:
+        pool.act(db, fresh, "request_approval", "li.na")
+    assert "神器" in err.value.message("zh-CN") and "rules tmall v4" in err.value.message("en")
+    history = router.handle_text(db, Inbound("web", "ops", "li.na"), "规则 历史 tmall")
+    lines = history.text.splitlines()
+    assert history.ok and lines[1].startswith("v1 ·") and "规则文件" in lines[1]
+    assert "采纳的规则建议" in lines[2] and "规则文件" in lines[3] and "规则文件" in lines[4]
+    assert "在规则文件之上保留的学习规则" in history.text and "神器" in lines[-1] and "孙丽" not in lines[-1]
+    assert "sun.li" in lines[-1]
+    english = router.handle_text(db, Inbound("web", "ops", "alex"), "rules history tmall")
+    assert "accepted proposal" in english.text and "Learned rules kept on top" in english.text
+
+
+def test_reported_hand_off_rejections_are_grouped_by_reason_and_counted_per_declaration(guarded):
+    db = guarded
+    skus = ["PD-1", "PD-2", "PD-3"]
+    for sku in skus:
+        pool.product(db, sku, title="纯棉四件套 1.8米")
+    image, price = "主图尺寸须为 800x800,请更换图片", "活动价需至少低于原价30%"
+    for _ in range(2):
+        rejected_declaration(db, "pdd", skus, "REPORTED", image)
+        rejected_declaration(db, "pdd", skus, "REPORTED", price)
+    with db.session() as s:
+        records = s.exec(select(RejectionRecord)).all()
+        assert len(records) == 12 and len({r.signature for r in records}) == 2
+        assert {r.category for r in records} == {"image", "price"}
+        assert s.exec(select(RuleProposal)).all() == []  # 2 declarations each, not 6 lines
+    rejected_declaration(db, "pdd", skus, "REPORTED", image)
+    with db.session() as s:
+        proposal = s.exec(select(RuleProposal)).one()
+        assert proposal.category == "image" and proposal.occurrences == 3
+        assert proposal.rule["kind"] == "image" and proposal.rule["width"] == 800
+        report = learning.report_text(s, "zh-CN", "pdd")
+    assert "3 次 · 主图" in report and "2 次 · 价格" in report
+    rejected_declaration(db, "pdd", skus, "REPORTED", price)
+    with db.session() as s:
+        proposals = {p.category: p for p in s.exec(select(RuleProposal))}
+    assert set(proposals) == {"image", "price"}  # the price reason is its own proposal
+    assert proposals["price"].rule["min_discount"] == 0.3 and proposals["price"].occurrences == 3
+    for proposal in proposals.values():  # both texts are Chinese: each keeps its own rule id
+        assert router.handle_text(db, Inbound("web", "ops", "zhou.qiang"), f"采纳 {proposal.id}").ok
+    with db.session() as s:
+        assert sorted(r["kind"] for r in rules.learned(s, "pdd")) == ["image", "price"]
+
+
+def test_a_campaign_specific_requirement_is_scoped_to_its_campaign_type(guarded):
+    db = guarded
+    pool.product(db, "DY-1", title="保湿喷雾 100ml", image=(750, 1000, "JPEG"))
+    subsidy = {"min_discount": 0.12}
+    for _ in range(3):
+        rejected_declaration(db, "douyin", ["DY-1"], "DISCOUNT_TOO_SMALL", "活动价需至少低于原价12%",
+                             requirements=subsidy, campaign_type="平台补贴")
+    with db.session() as s:
+        proposal = s.exec(select(RuleProposal)).one()
+        card = BUILDERS["rule_proposal"](s, {"proposal_id": proposal.id}, "zh-CN")
+    assert proposal.rule["min_discount"] == 0.12
+    assert proposal.rule["scope"] == {"campaign_types": ["平台补贴"]}
+    assert "仅活动类型「平台补贴」" in card.fields[0].value
+    assert router.handle_text(db, Inbound("web", "ops", "zhou.qiang"), f"采纳 {proposal.id}").ok
+
+    def errors_for(campaign_type: str) -> set[str]:
+        from storage.models import Campaign
+
+        tid = pool.task(db, "douyin")
+        with db.session() as s:
+            campaign = s.get(Campaign, s.get(Task, tid).campaign_id)
+            campaign.type = campaign_type
+            s.add(campaign)
+        pool.declare(db, tid, [("DY-1", "90.00", 50)], documents=[licence(db)])  # 10 % off
+        with db.session() as s:
+            from bot.declarations import compliance
+
+            task = s.get(Task, tid)
+            return {v.rule_id for v in compliance.errors(compliance.check(
+                s, task, pool_current(s, tid)))}
+
+    assert errors_for("平台补贴") == {proposal.rule["id"]}  # another subsidy campaign: 12 %
+    assert errors_for("大促") == set()  # the platform's own 5 % still applies elsewhere
+
+
+def pool_current(session, task_id: int):
+    from bot.declarations.autofill import current
+
+    return current(session, task_id)[0]
+
+
+def test_a_restated_notice_requirement_without_a_type_or_category_is_not_proposed(guarded):
+    db = guarded
+    pool.product(db, "PS-1", title="纯棉毛巾 三条装")
+    for _ in range(3):
+        rejected_declaration(db, "pdd", ["PS-1"], "STOCK_BELOW_MINIMUM", "活动库存不得少于200件",
+                             requirements={"min_stock": 200})
+    with db.session() as s:
+        assert len(s.exec(select(RejectionRecord)).all()) == 3
+        assert s.exec(select(RuleProposal)).all() == []  # not a rule for all of Pinduoduo

@@ -214,6 +214,17 @@ def _red_line(ctx: Context, line: DeclarationLine, p: Product) -> list[Violation
                           "tasks": "、".join(f"{c.label()} ({c.quantity})" for c in held)})]
 
 
+def _below_cost(line: DeclarationLine, p: Product) -> list[Violation]:
+    """A promo price under the product's cost sells at a loss: flagged (a warning — a deliberate
+    loss leader is the approvers' call, see ``margin_below`` in the approval policy)."""
+    price = line.promo_price
+    if price is None or price <= 0 or p.cost is None or price >= p.cost:
+        return []
+    return [Violation("below_cost", "price", "promo_price", money(price), "cv.rule.below_cost",
+                      "cv.fix.below_cost", p.sku, "warning",
+                      params={"cost": money(p.cost), "loss": money(p.cost - price)})]
+
+
 # -- declaration-level checks ----------------------------------------------------------------
 
 def needed_until(campaign: Campaign) -> datetime:

@@ -20,6 +20,7 @@ from bot.core.refusals import refused
 from bot.declarations import rules
 from bot.declarations.checks import (
     LINE_CHECKS,
+    _below_cost,
     _documents,
     _note,
     _red_line,
@@ -106,7 +107,7 @@ def evaluate(session: Session, task: Task,
             fn = LINE_CHECKS.get(rule.get("kind", ""))
             if fn is not None:
                 out += fn(ctx, rule, line, product)
-        out += _red_line(ctx, line, product)
+        out += _red_line(ctx, line, product) + _below_cost(line, product)
     out += _documents(ctx) + _note(ctx)
     return ctx.ruleset, sorted(out, key=lambda v: v.severity != "error")
 

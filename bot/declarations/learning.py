@@ -9,6 +9,7 @@ submission. Accepted lines also feed the price history.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 from collections import Counter
@@ -24,7 +25,7 @@ from bot.core.i18n import Term, roles, t
 from bot.core.lifecycle import Outcome
 from bot.core.templating import TemplateRefused, render
 from bot.core.timefmt import local
-from bot.declarations import price_history, rules
+from bot.declarations import learn_scope, price_history, rules
 from bot.declarations import rule_text as written
 from cards.builders import builder
 from cards.callback import CallbackData
@@ -51,15 +52,18 @@ CLASSES: list[tuple[str, re.Pattern[str]]] = [
 
 
 def classify(code: str | None, text: str | None) -> str:
-    probe = f"{code or ''} {text or ''}"
+    probe = f"{learn_scope.meaningful_code(code)} {text or ''}"
     return next((name for name, pattern in CLASSES if pattern.search(probe)), "other")
 
 
 def signature(code: str | None, text: str | None) -> str:
-    """What makes two rejections "the same reason": the code, else the text without digits."""
+    """What makes two rejections "the same reason": a code that names one, else the class and
+    the text without digits (``REPORTED`` hand-offs are told apart by what was reported)."""
+    code = learn_scope.meaningful_code(code)
     if code:
-        return f"code:{code.strip().upper()}"[:160]
-    return "text:" + re.sub(r"\s+", " ", re.sub(r"\d+", "#", text or "")).strip()[:150]
+        return f"code:{code.upper()}"[:160]
+    words = re.sub(r"\s+", " ", re.sub(r"\d+", "#", text or "")).strip()
+    return f"text:{classify(None, text)}:{words}"[:160]
 
 
 def derive_rule(category: str, code: str, text: str) -> dict | None:
@@ -100,6 +104,18 @@ def derive_rule(category: str, code: str, text: str) -> dict | None:
 
 
 def rule_text(rule: dict, lang: str | None) -> str:
+    """A rule in words; a scoped (learned) rule says where it applies."""
+    text = rule_words(rule, lang)
+    if rule.get("scope"):
+        text += t("learn.scoped", lang, scope=learn_scope.scope_text(rule, lang))
+    return text
+
+
+def scope_text(rule: dict, lang: str | None) -> str:
+    return learn_scope.scope_text(rule, lang)
+
+
+def rule_words(rule: dict, lang: str | None) -> str:
     kind = rule.get("kind")
     if kind == "banned_words":
         return t("learn.r.banned_words", lang, words="、".join(rule.get("words", [])))
@@ -150,8 +166,7 @@ def record_rejection(session: Session, task: Task, platform: str, version: int, 
                                 sku=sku, reason_code=code[:64], reason_text=text, category=category,
                                 signature=sig))
     session.flush()
-    seen = len(session.exec(select(RejectionRecord.id).where(
-        RejectionRecord.platform == platform, RejectionRecord.signature == sig)).all())
+    seen = learn_scope.occurrences(session, platform, sig)  # one per declaration, not per line
     return _maybe_propose(session, task, platform, sig, category, code, text, seen)
 
 
@@ -160,6 +175,11 @@ def _maybe_propose(session: Session, task: Task, platform: str, sig: str, catego
     proposal = session.exec(select(RuleProposal).where(
         RuleProposal.platform == platform, RuleProposal.signature == sig)).first()
     if proposal is not None:
+        if proposal.state == "proposed" and proposal.occurrences != seen:
+            scope = learn_scope.scope_for(proposal.rule, learn_scope.evidence(session, platform, sig))
+            if isinstance(scope, dict):  # more evidence may widen (or narrow) where it applies
+                proposal.rule = {**{k: v for k, v in proposal.rule.items() if k != "scope"},
+                                 **({"scope": scope} if scope else {})}
         proposal.occurrences, proposal.task_id = seen, task.id
         session.add(proposal)
         if proposal.state == "proposed":
@@ -172,7 +192,15 @@ def _maybe_propose(session: Session, task: Task, platform: str, sig: str, catego
         log.info("recurring rejection without a derivable rule",
                  extra={"platform": platform, "signature": sig, "seen": seen})
         return None
-    rule["id"] = f"learned_{re.sub(r'[^a-z0-9]+', '_', sig.lower())[:40]}"
+    scope = learn_scope.scope_for(rule, learn_scope.evidence(session, platform, sig))
+    if scope == learn_scope.SKIP:
+        log.info("recurring rejection restates the campaigns' own requirement; not proposed",
+                 extra={"platform": platform, "signature": sig, "seen": seen})
+        return None
+    if scope:
+        rule["scope"] = scope
+    digest = hashlib.sha1(f"{platform}:{sig}".encode()).hexdigest()[:8]  # Chinese texts slug to ""
+    rule["id"] = f"learned_{re.sub(r'[^a-z0-9]+', '_', sig.lower()).strip('_')[:30]}_{digest}"
     proposal = RuleProposal(platform=platform, signature=sig, category=category, reason_code=code[:64],
                             sample_text=text, occurrences=seen, rule=rule, task_id=task.id)
     session.add(proposal)
@@ -284,9 +312,13 @@ def top_reasons(session: Session, platform: str | None = None, days: int = 90,
         query = query.where(RejectionRecord.platform == platform)
     counts: dict[str, Counter] = {}
     samples: dict[tuple[str, str], tuple[str, str]] = {}
+    seen: set[tuple] = set()
     for r in session.exec(query):
-        counts.setdefault(r.platform, Counter())[r.signature] += 1
         samples[(r.platform, r.signature)] = (r.category, r.reason_text or r.reason_code)
+        if (r.platform, r.signature, r.task_id, r.declaration_version) in seen:
+            continue  # one rejected declaration counts once, however many lines it had
+        seen.add((r.platform, r.signature, r.task_id, r.declaration_version))
+        counts.setdefault(r.platform, Counter())[r.signature] += 1
     return {p: [(n, *samples[(p, sig)]) for sig, n in c.most_common(top)]
             for p, c in sorted(counts.items())}
 

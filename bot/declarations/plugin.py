@@ -7,10 +7,7 @@ registered once per process).
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
-import time
 from decimal import Decimal
 from urllib.parse import urlencode
 
@@ -21,114 +18,29 @@ from pydantic import BaseModel
 from sqlalchemy.pool import NullPool
 from sqlmodel import Session, select
 
-from bot.core import actions, lifecycle, outbox
+from bot.core import actions, lifecycle
 from bot.core.actors import Actor
 from bot.core.errors import DomainError, Invalid
 from bot.core.i18n import normalise, t
 from bot.core.lifecycle import Outcome
 from bot.core.scheduler import threaded
-from bot.core.settings import get_settings
 from bot.core.templating import TemplateRefused
+from bot.declarations import attach as _attach  # noqa: F401  (registers attach_document)
 from bot.declarations import autofill as declarations
 from bot.declarations import compliance, doc_alerts, exporters, learning, rules
-from cards.builders import builder, discount
-from cards.model import Button, Card, CardField, Line
+from bot.declarations.autofill import enqueue_declaration_card
+from bot.declarations.card import declaration_card, hints_link  # noqa: F401  (re-exported)
+from bot.declarations.links import LINK_DAYS, _sign, link, verify  # noqa: F401  (re-exported)
+from cards.declaration import left_out_lines
 from storage.db import Database
 from storage.models import Campaign, Task, User
-from storage.queries import declaration_lines, latest_declaration
+from storage.queries import latest_declaration
 
 log = logging.getLogger(__name__)
-LINK_DAYS = 7
-MAX_CARD_ISSUES = 8
 
 
 
-# -- signed links (only when the API is protected by a token) --------------------------------------
-
-def _sign(secret: str, task_id: int, kind: str, expires: int) -> str:
-    return hmac.new(secret.encode(), f"{task_id}:{kind}:{expires}".encode(), hashlib.sha256).hexdigest()[:32]
-
-
-def link(task_id: int, kind: str, settings=None) -> str:
-    """A console URL for a declaration's form or files; signed and expiring when a token is set."""
-    settings = settings or get_settings()
-    url = f"{settings.base_url}/console/declarations/{task_id}/{kind}"
-    if settings.api_token is not None:
-        expires = int(time.time()) + LINK_DAYS * 86400
-        url += f"?exp={expires}&sig={_sign(settings.api_token.get_secret_value(), task_id, kind, expires)}"
-    return url
-
-
-def verify(settings, task_id: int, kind: str, exp: int | None, sig: str | None) -> None:
-    if settings.api_token is None:
-        return
-    if exp is None or sig is None or exp < time.time() or not hmac.compare_digest(
-            sig, _sign(settings.api_token.get_secret_value(), task_id, kind, exp)):
-        raise HTTPException(403, t("dform.link_expired", settings.language))
-
-
-# -- the declaration card ------------------------------------------------------------------------------
-
-@builder("declaration")
-def declaration_card(session: Session, params: dict, lang: str) -> Card | None:
-    """Lines, pre-check result, documents, and one-click Edit / Excel links."""
-    task = session.get(Task, params["task_id"])
-    declaration = latest_declaration(session, params["task_id"])
-    if task is None or declaration is None:
-        return None
-    campaign = session.get(Campaign, task.campaign_id)
-    assert campaign is not None
-    ruleset, found = compliance.evaluate(session, task, declaration)
-    errors = compliance.errors(found)
-    card = Card(kind="task", title=t("dcard.title", lang, task_id=task.id, version=declaration.version,
-                                     title=campaign.title),
-                color="red" if errors else "green", task_id=task.id, version=task.version,
-                link=link(task.id or 0, "edit"))
-    status = (t("dcard.failed", lang, n=len(errors), platform=ruleset.platform, version=ruleset.version)
-              if errors else t("dcard.passed", lang, platform=ruleset.platform, version=ruleset.version))
-    """A line edit; ``price``/``stock`` as typed (``"￥1,299"``, ``"２０"``) or JSON numbers,
-    read by the one number parser: a value it refuses is a 422 with the reason, never a 500."""
-
-    warnings = len(found) - len(errors)
-    if warnings:
-        status += "; " + t("dcard.warnings", lang, n=warnings)
-    card.fields.append(CardField(label=t("dcard.precheck", lang), value=status, short=False))
-    shown = [f"• {v.describe(lang)}" for v in errors[:MAX_CARD_ISSUES]]
-    if len(errors) > MAX_CARD_ISSUES:
-        shown.append(t("cv.more", lang, n=len(errors) - MAX_CARD_ISSUES))
-    try:
-        summary = exporters.declaration_text(session, task.id or 0, lang, errors)
-    except TemplateRefused:
-        log.warning("declaration template refused", extra={"task_id": task.id})
-        summary = ""
-    card.text = "\n".join([summary, *shown]).strip()
-    try:
-        docs = exporters.context_for(session, task.id or 0)["documents"]
-    except DomainError:
-        docs = []
-    if docs:
-        card.fields.append(CardField(label=t("dcard.documents", lang),
-                                     value="、".join(d.title for d in docs), short=False))
-    card.table_header = [t(f"card.col.{c}", lang) for c in ("sku", "list", "promo", "discount", "stock")]
-    for line in declaration_lines(session, declaration.id or 0):
-        card.table.append(Line(cells=[line.sku, str(line.list_price or "—"), str(line.promo_price or "—"),
-                                      discount(line.list_price, line.promo_price), str(line.promo_stock)]))
-    card.buttons = [Button(label=t("dcard.edit", lang), action="open", url=link(task.id or 0, "edit")),
-                    Button(label=t("dcard.excel", lang), action="open", url=link(task.id or 0, "bundle"))]
-    card.footer = t("dcard.edit_hint", lang, task_id=task.id)
-    return card
-
-
-def enqueue_declaration_card(session: Session, task: Task) -> None:
-    campaign = session.get(Campaign, task.campaign_id)
-    if campaign is None:
-        return
-    card_key = f"declaration:{task.id}"
-    targets = {(b.chat, b.channel_id) for b in outbox.bindings_for(session, campaign.platform, "notices",
-                                                                    task.team_id)}
-    for chat, channel in sorted(targets):
-        outbox.enqueue_card(session, chat, channel, card_key, "declaration", {"task_id": task.id},
-                            key=f"{card_key}:v{task.version}:{chat}:{channel}", task_id=task.id)
+# The signed links live in ``links``, the declaration card in ``card`` (both re-exported here).
 
 
 def on_draft(session: Session, task: Task, outcome: Outcome, actor: Actor) -> None:
@@ -167,10 +79,16 @@ _HTML = Environment(autoescape=select_autoescape(default=True)).from_string("""<
 <td><input type="checkbox" name="remove" value="{{ l.sku }}"></td></tr>{% endfor %}</table>
 <button type="submit">{{ save }}</button></form>
 {% if issues %}<h3>{{ precheck }}</h3><ul>{% for i in issues %}<li class="err">{{ i }}</li>{% endfor %}</ul>
-{% endif %}<p><a href="{{ bundle }}">{{ excel }}</a></p></body></html>""")
+{% endif %}{% if hints %}<h3 id="hints">{{ hints_title }}</h3><ul>{% for i in hints %}<li>⚠ {{ i }}</li>
+{% endfor %}</ul>{% endif %}{% if left_out %}<h3 id="left-out">{{ left_out_title }}</h3><ul>
+{% for i in left_out %}<li>{{ i }}</li>{% endfor %}</ul>{% endif %}
+<p><a href="{{ bundle }}">{{ excel }}</a></p></body></html>""")
 
 
 class LineEditIn(BaseModel):
+    """A line edit; ``price``/``stock`` as typed (``"￥1,299"``, ``"２０"``) or JSON numbers,
+    read by the one number parser: a value it refuses is a 422 with the reason, never a 500."""
+
     user: str
     sku: str
     price: str | int | float | None = None
@@ -201,8 +119,13 @@ def build_router(container) -> APIRouter:
             if task is None or declaration is None:
                 raise HTTPException(404, f"task {task_id} has no declaration")
             campaign = session.get(Campaign, task.campaign_id)
-            issues = [v.describe(lang) for v in compliance.errors(
-                compliance.check(session, task, declaration))]
+            found = compliance.check(session, task, declaration)
+            issues = [v.describe(lang) for v in found if v.severity == "error"]
+            hints = [v.describe(lang) for v in found if v.severity != "error"]
+            fill = declarations.last_fill(session, task_id)
+            fill = fill if fill and fill.get("declaration") == declaration.version else None
+            left_out = [ln.lstrip("• ") for ln in left_out_lines(fill, lang, groups=50, skus=10)] \
+                if fill and fill.get("left_out") else []
             users = session.exec(select(User).where(User.active == True).order_by(User.id)).all()  # noqa: E712
         return _HTML.render(
             lang=lang, title=t("dcard.title", lang, task_id=task_id, version=declaration.version,
@@ -211,7 +134,9 @@ def build_router(container) -> APIRouter:
             bundle=link(task_id, "bundle", settings), excel=t("dcard.excel", lang),
             precheck=t("dcard.precheck", lang), save=t("dcard.edit", lang), user_label="👤",
             h_list=t("card.col.list", lang), h_price=t("card.col.promo", lang),
-            h_stock=t("card.col.stock", lang))
+            h_stock=t("card.col.stock", lang), hints=hints, hints_title=t("dform.hints", lang),
+            left_out=left_out, left_out_title=t("dcard.left_out", lang, n=(fill or {}).get(
+                "left_out", 0), pool=(fill or {}).get("pool", "?"), taken=len(lines)))
 
     @router.get("/declarations/{task_id}/edit", response_class=HTMLResponse)
     def edit_form(task_id: int, request: Request, user: str = "", exp: int | None = None,

@@ -135,11 +135,44 @@ def sync(session: Session, directory: Path = RULES_DIR, author: str | None = Non
     stored = []
     for path in sorted(directory.glob("*.yaml")):
         content = read_file(path)
-        row = store(session, content, author or str(content.get("author") or "yaml"),
-                    note=f"from {path.name}")
+        author_ = author or str(content.get("author") or "yaml")
+        content, kept = with_learned(session, content)
+        row = store(session, content, author_,
+                    note=f"from {path.name}" + (f" + {kept} learned" if kept else ""))
         if row is not None:
             stored.append(row)
     return stored
+
+
+def learned(session: Session, platform: str) -> list[dict]:
+    """The learned rules (accepted proposals) of a platform's current version."""
+    row = latest(session, platform)
+    return [r for r in (row.content.get("rules", []) if row else []) if r.get("origin") == "learned"]
+
+
+def with_learned(session: Session, content: dict) -> tuple[dict, int]:
+    """A rules file's content with the platform's learned rules kept on top (same id: the
+    learned one wins), so a re-sync of the YAML baseline never drops what was learned."""
+    kept = learned(session, content["platform"])
+    if not kept:
+        return content, 0
+    ids = {r["id"] for r in kept}
+    merged = [r for r in content.get("rules", []) if r.get("id") not in ids] + copy.deepcopy(kept)
+    return {**content, "rules": merged}, len(kept)
+
+
+def in_scope(rule: dict, campaign: Campaign) -> bool:
+    """A learned rule scoped to campaign types or categories applies only to those campaigns."""
+    scope = rule.get("scope") or {}
+    types = [str(x) for x in scope.get("campaign_types") or []]
+    if types and (campaign.type or "") not in types:
+        return False
+    cats = [str(x) for x in scope.get("categories") or []]
+    if cats:
+        mine = [str(c) for c in (campaign.requirements or {}).get("categories") or []]
+        return any(a == b or a.startswith(f"{b}/") or b.startswith(f"{a}/")
+                   for a in mine for b in cats)
+    return True
 
 
 def platform_rules(session: Session, platform: str) -> tuple[int, list[dict]]:
@@ -163,8 +196,7 @@ def add_rule(session: Session, platform: str, rule: dict, author: str, source: s
         row = latest(session, platform)
     content = copy.deepcopy(row.content) if row else {"platform": platform, "rules": []}
     content["rules"] = [r for r in content.get("rules", []) if r.get("id") != rule["id"]]
-    content["rules"].append(rule)
-    content["author"] = author
+    content["rules"].append({**rule, "origin": "learned", "learned_by": author[:128]})
     validate(content, f"{platform} (+{rule['id']})")
     stored = store(session, content, author, source=source, note=note)
     return stored or latest(session, platform)  # type: ignore[return-value]
@@ -234,5 +266,6 @@ def campaign_overrides(rules: list[dict], req: dict, campaign_text: str = "") ->
 
 def effective(session: Session, campaign: Campaign) -> RuleSet:
     version, rules = platform_rules(session, campaign.platform)
+    rules = [r for r in rules if in_scope(r, campaign)]
     return RuleSet(campaign.platform, version, campaign_overrides(
         rules, campaign.requirements or {}, f"{campaign.type} {campaign.title}"))
