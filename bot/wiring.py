@@ -25,6 +25,7 @@ from bot.core import actions, lifecycle, outbox
 from bot.core.ports import ChatAdapter, NoticeSource, Submitter
 from bot.core.settings import Settings
 from bot.declarations import autofill as _autofill  # noqa: F401
+from bot.insight import review as _insight_review  # noqa: F401  (the review card)
 from bot.submissions import channels
 from bot.submissions import handlers as _submission_handlers  # noqa: F401
 from bot.submissions.service import SubmissionService
@@ -38,6 +39,7 @@ PLUGINS: list[str] = ["adapters.chat.dingtalk", "adapters.chat.feishu", "adapter
                       "adapters.platforms.submitters.plugin", "bot.approvals.plugin"]
 PLUGINS += ["bot.declarations.plugin"]  # declarations: pre-check, learning, declaration card (#9)
 PLUGINS += ["adapters.platforms.plugin", "bot.watch.plugin"]  # watchers, reminders, leader lock (#7)
+PLUGINS += ["bot.insight.plugin"]  # decisions: metrics, review report, BI export
 
 
 @dataclass

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import csv
 import json
-import re
 import sys
 from collections.abc import Callable
 from datetime import datetime
@@ -17,22 +16,10 @@ import typer
 from sqlmodel import select
 
 from bot.core import timefmt
+from bot.core.masking import mask  # one masking for every export (BI export too)
 
-PHONE = re.compile(r"(?<!\d)(1[3-9]\d)\d{4}(\d{4})(?!\d)")
-EMAIL = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+\.[A-Za-z]{2,})")
 FIELDS = ["id", "created_at", "task_id", "actor", "action", "from_state", "to_state",
           "event_id", "detail"]
-
-
-def mask(value: Any) -> Any:
-    """Mask PII inside strings, lists and dicts (138****5678, a***@example.com)."""
-    if isinstance(value, str):
-        return EMAIL.sub(r"\1***@\2", PHONE.sub(r"\1****\2", value))
-    if isinstance(value, list):
-        return [mask(v) for v in value]
-    if isinstance(value, dict):
-        return {k: mask(v) for k, v in value.items()}
-    return value
 
 
 def local_times(value: Any) -> Any:

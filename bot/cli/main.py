@@ -119,6 +119,7 @@ def _build_container():
 # Feature modules add their commands with ``register(app, build_container)``: the container
 # comes from here, the composition root, so features never import the wiring.
 CLI_MODULES = ["bot.watch.cli", "bot.cli.audit", "bot.declarations.cli", "bot.cli.users"]
+CLI_MODULES += ["bot.insight.cli"]  # report metrics / review, export declarations
 for _name in CLI_MODULES:
     try:
         _module = importlib.import_module(_name)

@@ -41,6 +41,9 @@ from storage.models_watch import NoticeBody
 log = logging.getLogger(__name__)
 REMIND_STATES = ("new", "claimed", "drafting", "in_approval", "approved", "platform_rejected")
 NAG_POINTS = (50, 90)  # percent of an approval step's SLA
+# Other once-per-period cards decided by the sweep (so on the leader only), like the digest:
+# ``(session, now) -> cards enqueued``, each in its own transaction; e.g. the review report.
+periodic: list = []
 
 
 @dataclass
@@ -162,6 +165,12 @@ def sweep(db: Database, *, now: datetime | None = None,
     report.nags = nag_approvals(db, settings, now)
     with db.session() as session:
         report.digests = digest.enqueue_due(session, settings, now)
+    for enqueue in list(periodic):
+        try:
+            with db.session() as session:
+                report.digests += enqueue(session, now)
+        except Exception:  # noqa: BLE001 - one report failing must not stop the reminders
+            log.exception("periodic card failed", extra={"hook": getattr(enqueue, "__name__", "?")})
     if report.sent or report.nags or report.digests:
         log.info("reminder sweep", extra={"sent": len(report.sent), "late": report.late,
                                           "deferred": report.deferred, "nags": report.nags,
