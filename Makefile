@@ -22,6 +22,8 @@ run: venv
 browser:
 	@test -x /usr/bin/chromium || { echo "installing Debian chromium for browser tests"; \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null; }
+	@fc-list 2>/dev/null | grep -qi "noto.*cjk" || { echo "installing CJK fonts (charts, screenshots)"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-noto-cjk) >/dev/null || true; }
 
 test: venv browser
 	$(VENV)/bin/ruff check .
