@@ -5,6 +5,14 @@
 and posts it — or updates the message already showing that ``card_key`` in that channel, so
 a task keeps one message per channel. Each row's ``key`` is stable for its intent: enqueuing
 the same intent twice is a no-op, and a retry never posts twice.
+
+Crash safety: a row is leased to one dispatcher (``lease_owner``) for a short lease that a
+heartbeat renews while it works (``bot.core.leases``), so rows of a process that died are
+taken over within seconds. Before each post the attempt is recorded durably — the card's
+``ChatMessage.post_key`` (its idempotency key) and ``post_started_at``, a text's
+``attempt_started_at`` — and the post carries that key; a retry whose earlier attempt has
+an unknown outcome passes ``unsure_since`` so the adapter can check first. What each
+platform then guarantees is in docs/decisions.md.
 """
 
 from __future__ import annotations
@@ -19,6 +27,8 @@ from sqlalchemy import or_, update
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, select
 
+from bot.core import attempts
+from bot.core.leases import get_lease_settings, lease, owner_id, renew
 from bot.core.ports import ChatAdapter, ChatDeliveryError
 from bot.core.settings import get_settings
 from bot.core.views import BUILDERS
@@ -30,7 +40,6 @@ if TYPE_CHECKING:
     from cards.model import Card
 
 log = logging.getLogger(__name__)
-LEASE = timedelta(seconds=120)
 MAX_ATTEMPTS = 10
 
 
@@ -105,6 +114,7 @@ class Dispatcher:
         self.adapters = adapters
         self._lock = asyncio.Lock()
         self.on_delivered: list = []  # callbacks(chat, channel_id) — e.g. console live updates
+        self.owner = owner_id("outbox")
 
     def claim_due(self, limit: int = 50) -> list[OutboxMessage]:
         now = utcnow()
@@ -117,15 +127,15 @@ class Dispatcher:
             ))
             claimed = []
             for row in due:
-                lease = session.execute(
+                taken = session.execute(
                     update(OutboxMessage)
                     .where(OutboxMessage.id == row.id, OutboxMessage.status == row.status,
                            OutboxMessage.attempts == row.attempts)
                     .values(status="sending", attempts=row.attempts + 1,
-                            next_attempt_at=now + LEASE)
+                            next_attempt_at=now + lease(), lease_owner=self.owner)
                     .execution_options(synchronize_session=False)
                 )
-                if lease.rowcount == 1:
+                if taken.rowcount == 1:
                     row.attempts += 1
                     claimed.append(row)
             return claimed
@@ -133,9 +143,25 @@ class Dispatcher:
     async def run_due(self, limit: int = 50) -> int:
         async with self._lock:
             rows = await asyncio.to_thread(self.claim_due, limit)
-            for row in rows:
-                await self._deliver(row)
+            if not rows:
+                return 0
+            heartbeat = asyncio.create_task(self._keep_leases())
+            try:
+                for row in rows:
+                    await self._deliver(row)
+            finally:
+                heartbeat.cancel()
             return len(rows)
+
+    async def _keep_leases(self) -> None:
+        """While this batch is being sent, its rows stay ours; if the process dies they are
+        free again one short lease later."""
+        while True:
+            await asyncio.sleep(get_lease_settings().lease_seconds / 3)
+            try:
+                await asyncio.to_thread(renew, self.db, OutboxMessage, self.owner, "sending")
+            except Exception as exc:  # noqa: BLE001 - the database is away: next beat
+                log.warning("outbox lease renewal failed", extra={"error": repr(exc)[:200]})
 
     async def _deliver(self, row: OutboxMessage) -> None:
         """Send one row. Database work runs in a thread: the loop keeps acking chat events."""
@@ -148,10 +174,14 @@ class Dispatcher:
             if row.kind == "card":
                 await self._deliver_card(adapter, row)
             elif row.kind == "text":
-                await adapter.post_text(row.channel_id, row.payload["text"])
+                since = await asyncio.to_thread(attempts.begin_text, self.db, row)
+                await adapter.post_text(row.channel_id, row.payload["text"],
+                                        key=attempts.delivery_key(row), unsure_since=since)
             elif row.kind == "private":
+                since = await asyncio.to_thread(attempts.begin_text, self.db, row)
                 await adapter.send_private(row.payload["user"], row.payload["text"],
-                                           row.payload.get("channel") or None)
+                                           row.payload.get("channel") or None,
+                                           key=attempts.delivery_key(row), unsure_since=since)
             await asyncio.to_thread(self._finish, row, "sent")
             for callback in self.on_delivered:
                 callback(row.chat, row.channel_id)
@@ -175,7 +205,17 @@ class Dispatcher:
                                    "card_key": row.card_key})
                 ref = ""
         if not ref:
-            ref = await adapter.post_card(row.channel_id, card)
+            key, since = await asyncio.to_thread(attempts.begin_post, self.db, message_id,
+                                                 bool(message_ref))
+            try:
+                ref = await adapter.post_card(row.channel_id, card, key=key,
+                                              unsure_since=since)
+                if since is not None:  # what the lost attempt showed may be older than this
+                    await adapter.update_card(row.channel_id, ref, card)
+            except ChatDeliveryError as exc:
+                if exc.not_sent:
+                    await asyncio.to_thread(attempts.forget_post, self.db, message_id, key)
+                raise
         await asyncio.to_thread(self._store_card, message_id, ref, card)
 
     def _prepare_card(self, row: OutboxMessage) -> tuple[Card, int, str] | None:
@@ -200,15 +240,16 @@ class Dispatcher:
             session.execute(
                 update(ChatMessage).where(ChatMessage.id == message_id)
                 .values(message_ref=ref, card=card.model_dump(mode="json"),
-                        revision=ChatMessage.revision + 1, updated_at=utcnow())
+                        revision=ChatMessage.revision + 1, updated_at=utcnow(),
+                        post_key="", post_started_at=None)
                 .execution_options(synchronize_session=False)
             )
 
     def _reserve(self, session: Session, row: OutboxMessage) -> ChatMessage:
         """The message that shows this card in this channel; created (reserved) if none.
 
-        Only one dispatcher runs at a time (a process lock, and the leader lock across
-        replicas), so a reserved row without a reference means an earlier post failed.
+        A reserved row without a reference means an earlier post failed or its outcome is
+        unknown (``post_key`` set): the next post reuses that key.
         """
         message = session.exec(select(ChatMessage).where(
             ChatMessage.chat == row.chat, ChatMessage.channel_id == row.channel_id,
@@ -224,7 +265,7 @@ class Dispatcher:
         with self.db.session() as session:
             session.execute(
                 update(OutboxMessage).where(OutboxMessage.id == row.id)
-                .values(status=status, sent_at=utcnow(), last_error=note)
+                .values(status=status, sent_at=utcnow(), last_error=note, lease_owner="")
                 .execution_options(synchronize_session=False)
             )
 
@@ -244,7 +285,9 @@ class Dispatcher:
             session.execute(
                 update(OutboxMessage).where(OutboxMessage.id == row.id)
                 .values(status="dead" if dead else "pending", last_error=repr(exc)[:2000],
-                        next_attempt_at=utcnow() + timedelta(seconds=delay))
+                        next_attempt_at=utcnow() + timedelta(seconds=delay), lease_owner="",
+                        **({"attempt_started_at": None}
+                           if getattr(exc, "not_sent", False) else {}))
                 .execution_options(synchronize_session=False)
             )
 

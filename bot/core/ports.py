@@ -119,19 +119,29 @@ class SubmissionChannels(Protocol):
 
 
 class ChatAdapter(Protocol):
+    """Posts carry ``key``: the outbox's idempotency key for this one message, recorded
+    before the post. A post with a key the platform saw before shows nothing new where the
+    platform allows it (Feishu ``uuid``, DingTalk ``outTrackId``, Slack message metadata
+    found again with ``conversations.history``). ``unsure_since`` is set when an earlier
+    attempt with this key started then and its outcome is unknown (the process died, the
+    answer was lost): the adapter checks before posting again where it has to."""
+
     chat: str  # "web", "slack", "feishu", "dingtalk"
 
-    async def post_card(self, channel_id: str, card: Card) -> str:
+    async def post_card(self, channel_id: str, card: Card, *, key: str = "",
+                        unsure_since: datetime | None = None) -> str:
         """Post a card; return the platform's message reference (to update it later)."""
 
     async def update_card(self, channel_id: str, message_ref: str, card: Card) -> None:
         """Replace the card shown in an earlier message."""
 
-    async def post_text(self, channel_id: str, text: str) -> str:
+    async def post_text(self, channel_id: str, text: str, *, key: str = "",
+                        unsure_since: datetime | None = None) -> str:
         """Say plain text in a channel."""
 
     async def send_private(self, external_user_id: str, text: str,
-                           channel_id: str | None = None) -> None:
+                           channel_id: str | None = None, *, key: str = "",
+                           unsure_since: datetime | None = None) -> None:
         """Tell one person something only they see (DM or ephemeral)."""
 
 
@@ -139,12 +149,15 @@ class ChatDeliveryError(Exception):
     """A delivery failed; ``retry_after`` (seconds) when the platform said when to retry."""
 
     def __init__(self, message: str, *, retry_after: float | None = None,
-                 permanent: bool = False, message_gone: bool = False) -> None:
+                 permanent: bool = False, message_gone: bool = False,
+                 not_sent: bool = False) -> None:
         super().__init__(message)
         self.retry_after = retry_after
         self.permanent = permanent
         # The message to update no longer exists (deleted, recalled): post a fresh card.
         self.message_gone = message_gone
+        # The platform certainly showed nothing (and may keep the key): retry with a new key.
+        self.not_sent = not_sent
 
 
 @dataclass

@@ -8,12 +8,18 @@
   ``/v1.0/robot/oToMessages/batchSend`` (all checking ``x-acs-dingtalk-access-token``).
 - Custom robot webhook ``/robot/send``: access_token, HMAC signature and timestamp window
   checked; more than ``webhook_limit`` messages per window → errcode 130101.
+
+A card instance is named by its ``outTrackId``: a second createAndDeliver with one that
+exists creates nothing and is refused; ``PUT /v1.0/card/instances`` of an unknown one
+answers ``card.notExist``. ``hold(path)`` carries out the next call to ``path`` but keeps
+its answer until ``release()`` (the answer lost on the way).
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -51,6 +57,10 @@ class FakeDingTalk:
         self.connections: list[dict] = []
         self.token_requests = 0
         self.faults: list[dict] = []
+        self.creates: list[dict] = []  # every createAndDeliver body, refused ones included
+        self._holds: dict[str, int] = {}
+        self.held = 0
+        self._released: asyncio.Event | None = None
         self._tokens: set[str] = set()
         self._tickets: set[str] = set()
         self._ws: web.WebSocketResponse | None = None
@@ -103,6 +113,7 @@ class FakeDingTalk:
         await site.start()
         self.port = runner.addresses[0][1]
         self._stop = asyncio.Event()
+        self._released = asyncio.Event()
         self._started.set()
         await self._stop.wait()
         if self._ws is not None:
@@ -117,6 +128,26 @@ class FakeDingTalk:
         with self._lock:
             self.faults.append({"path": path, "status": status, "times": times,
                                 "headers": headers or {}, "body": body or {}})
+
+    def hold(self, path: str, times: int = 1) -> None:
+        with self._lock:
+            self._holds[path] = self._holds.get(path, 0) + times
+        if self.loop is not None and self._released is not None:
+            self.loop.call_soon_threadsafe(self._released.clear)
+
+    def release(self) -> None:
+        if self.loop is not None and self._released is not None:
+            self.loop.call_soon_threadsafe(self._released.set)
+
+    async def _maybe_hold(self, path: str) -> None:
+        with self._lock:
+            hold = self._holds.get(path, 0) > 0
+            if hold:
+                self._holds[path] -= 1
+                self.held += 1
+        if hold and self._released is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._released.wait(), 60)
 
     def wait_connected(self, timeout: float = 15) -> None:
         self.wait_until(lambda: self._ws is not None and not self._ws.closed, timeout)
@@ -269,8 +300,13 @@ class FakeDingTalk:
             return web.json_response({"code": "param.invalid", "message": str(missing)},
                                      status=400)
         with self._lock:
+            self.creates.append(body)
+            if body["outTrackId"] in self.cards:
+                return web.json_response({"code": "param.outTrackIdExist",
+                                          "message": "outTrackId already exists"}, status=400)
             self.cards[body["outTrackId"]] = {"create": body, "params": dict(params),
                                               "updates": []}
+        await self._maybe_hold(request.path)
         space = body["openSpaceId"].split(".", 1)[-1]
         return web.json_response({"success": True, "result": {
             "outTrackId": body["outTrackId"],

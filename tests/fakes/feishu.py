@@ -1,10 +1,12 @@
 """A local fake of the Feishu open API (the parts PromoPilot uses), on 127.0.0.1.
 
 Speaks the documented wire format: tenant access token, IM message create (with ``uuid``
-de-duplication) and patch, contact user lookup, bot info, the long-connection endpoint
+de-duplication: a request with a uuid seen within the hour creates nothing and answers the
+first message) and patch, contact user lookup, bot info, the long-connection endpoint
 discovery (always refused: there is no websocket gateway here). It can answer rate limits
-on demand. Helpers build events and card callbacks in Feishu's shapes, encrypted and signed
-like Feishu does.
+on demand, and hold the answer to a create it has carried out (``hold`` / ``release``), as
+when the answer is lost on the way. Helpers build events and card callbacks in Feishu's
+shapes, encrypted and signed like Feishu does.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ class Sent:
     content: str
     uuid: str | None = None
     patches: list[str] = field(default_factory=list)
+    created: float = field(default_factory=time.time)
 
     @property
     def card(self) -> dict:
@@ -58,8 +61,14 @@ class FakeFeishu:
         self.contact_delay = 0.0  # a slow contact API (seconds)
         self.failures: list[tuple[str, str]] = []
         self.closed_to: set[str] = set()  # receive ids the bot may not message (230002/230013)
+        self.uuid_window = 3600.0  # seconds a uuid de-duplicates (Feishu: one hour)
+        self.creates: list[dict] = []  # every create request's body, duplicates included
+        self.hold_creates = 0
+        self.held = 0  # creates carried out whose answer is being held
+        self._release = threading.Event()
         self.lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.server.daemon_threads = True  # a held answer never blocks the fake's shutdown
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
@@ -76,6 +85,14 @@ class FakeFeishu:
     def add_user(self, open_id: str, name: str, user_id: str = "", email: str = "") -> None:
         self.users[open_id] = {"open_id": open_id, "user_id": user_id, "name": name,
                                "email": email, "union_id": f"on_{open_id[3:]}"}
+
+    def hold(self, times: int = 1) -> None:
+        """Carry out the next ``times`` creates but keep their answers until ``release()``."""
+        self._release.clear()
+        self.hold_creates += times
+
+    def release(self) -> None:
+        self._release.set()
 
     def rate_limit(self, times: int, reset_seconds: str = "1", status: int = 429) -> None:
         self.limit_next, self.limit_reset, self.limit_status = times, reset_seconds, status
@@ -180,9 +197,10 @@ class FakeFeishu:
         if body["receive_id"] in self.closed_to:
             return h._answer(400, {"code": 230013, "msg": "Bot has NO availability to this user"})
         with self.lock:
+            self.creates.append(body)
             uuid = body.get("uuid")
             for sent in self.messages.values():
-                if uuid and sent.uuid == uuid:
+                if uuid and sent.uuid == uuid and time.time() - sent.created < self.uuid_window:
                     return h._answer(200, {"code": 0, "msg": "success",
                                            "data": {"message_id": sent.message_id}})
             message_id = f"om_{secrets.token_hex(8)}"
@@ -190,9 +208,18 @@ class FakeFeishu:
                 message_id, query.get("receive_id_type", [""])[0], body["receive_id"],
                 body["msg_type"], content, uuid)
             self.order.append(message_id)
-        return h._answer(200, {"code": 0, "msg": "success", "data": {
-            "message_id": message_id, "msg_type": body["msg_type"],
-            "create_time": str(int(time.time() * 1000)), "body": {"content": content}}})
+            hold = self.hold_creates > 0
+            if hold:
+                self.hold_creates -= 1
+                self.held += 1
+        if hold:  # created; the answer waits (the caller may be killed meanwhile)
+            self._release.wait(60)
+        try:
+            return h._answer(200, {"code": 0, "msg": "success", "data": {
+                "message_id": message_id, "msg_type": body["msg_type"],
+                "create_time": str(int(time.time() * 1000)), "body": {"content": content}}})
+        except (BrokenPipeError, ConnectionResetError):
+            return None
 
     def _patch(self, h: Any, message_id: str, body: dict) -> None:
         sent = self.messages.get(message_id)

@@ -4,6 +4,12 @@ payloads in Slack's documented shapes. The real slack_sdk/slack-bolt talk to it 
     fake = FakeSlack().start()        # Web API at fake.api_url (PROMOPILOT_SLACK_API_URL)
     fake.fail_next("chat.postMessage", 429, {"Retry-After": "1"})
     fake.calls("chat.update")         # what Slack received, bodies decoded
+    fake.hold("chat.postMessage")     # post it, but keep the answer until fake.release()
+    fake.messages("C123")             # the channel's history, as conversations.history has it
+
+Posted messages keep their ``metadata`` and are listed by ``conversations.history`` (newest
+first, ``oldest`` honoured, metadata only with ``include_all_metadata``), as Slack does; a
+post to a user id lands in that person's DM (``conversations.open`` names it).
 """
 
 from __future__ import annotations
@@ -42,6 +48,10 @@ class FakeSlack:
         self._faults: dict[str, list[tuple[int, dict, dict]]] = {}
         self._ts = itertools.count(1)
         self.users: dict[str, dict] = {}
+        self.history: dict[str, list[dict]] = {}  # channel → messages, oldest first
+        self._holds: dict[str, int] = {}
+        self._release = threading.Event()
+        self.held: list[Call] = []  # requests whose answers are being held
         self.socket: FakeSocketMode | None = None
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
@@ -73,6 +83,20 @@ class FakeSlack:
             for _ in range(times):
                 self._faults.setdefault(method, []).append(
                     (status, headers or {}, body or {"ok": False, "error": "ratelimited"}))
+
+    def hold(self, method: str, times: int = 1) -> None:
+        """The next ``times`` calls are carried out (a post is posted) but not answered
+        until ``release()`` — as when Slack accepted a post and the answer got lost."""
+        with self._lock:
+            self._release.clear()
+            self._holds[method] = self._holds.get(method, 0) + times
+
+    def release(self) -> None:
+        self._release.set()
+
+    def messages(self, channel: str) -> list[dict]:
+        with self._lock:
+            return list(self.history.get(_conversation(channel), []))
 
     def calls(self, method: str | None = None) -> list[Call]:
         with self._lock:
@@ -107,10 +131,29 @@ class FakeSlack:
                 block_kit_problems(body.get("blocks")):
             return 200, {}, {"ok": False, "error": "invalid_blocks",
                              "errors": block_kit_problems(body.get("blocks"))}
-        if method in ("chat.postMessage", "chat.update"):
-            ts = body.get("ts") or f"{1700000000 + next(self._ts)}.000100"
+        if method == "chat.postMessage":
+            ts = self._now_ts()
+            channel = _conversation(str(body.get("channel")))
+            message = {"type": "message", "ts": ts, "user": BOT_USER, "bot_id": "B0FAKE",
+                       "text": body.get("text"), "blocks": body.get("blocks")}
+            if isinstance(body.get("metadata"), dict):
+                message["metadata"] = body["metadata"]
+            with self._lock:
+                self.history.setdefault(channel, []).append(message)
+            return 200, {}, {"ok": True, "channel": channel, "ts": ts, "message": message}
+        if method == "chat.update":
+            ts = str(body.get("ts"))
+            with self._lock:
+                for message in self.history.get(_conversation(str(body.get("channel"))), []):
+                    if message["ts"] == ts:
+                        message.update(text=body.get("text"), blocks=body.get("blocks"))
             return 200, {}, {"ok": True, "channel": body.get("channel"), "ts": ts,
                              "message": {"text": body.get("text"), "blocks": body.get("blocks")}}
+        if method == "conversations.history":
+            return 200, {}, self._history(body)
+        if method == "conversations.open":
+            users = str(body.get("users") or "").split(",")[0]
+            return 200, {}, {"ok": True, "channel": {"id": _conversation(users)}}
         if method == "chat.postEphemeral":
             return 200, {}, {"ok": True, "message_ts": f"{1700000000 + next(self._ts)}.000200"}
         if method == "views.open":
@@ -127,6 +170,29 @@ class FakeSlack:
         if method.startswith("response/"):
             return 200, {}, {"ok": True}
         return 200, {}, {"ok": False, "error": "unknown_method"}
+
+    def _now_ts(self) -> str:
+        """A message ts as Slack makes them: the post's time, unique in the workspace."""
+        with self._lock:
+            self._last_ts = max(time.time(), getattr(self, "_last_ts", 0.0) + 0.000001)
+            return f"{self._last_ts:.6f}"
+
+    def _history(self, body: dict) -> dict:
+        channel = str(body.get("channel"))
+        with self._lock:
+            found = self.history.get(channel)
+            messages = [dict(m) for m in found or []]
+        if found is None and not channel.startswith(("C", "D", "G")):
+            return {"ok": False, "error": "channel_not_found"}
+        oldest = float(body.get("oldest") or 0)
+        with_metadata = str(body.get("include_all_metadata", "")).lower() in ("1", "true")
+        newest_first = [m for m in reversed(messages) if float(m["ts"]) > oldest]
+        if not with_metadata:
+            for m in newest_first:
+                m.pop("metadata", None)
+        limit = int(body.get("limit") or 100)
+        return {"ok": True, "messages": newest_first[:limit],
+                "has_more": len(newest_first) > limit, "response_metadata": {"next_cursor": ""}}
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         fake = self
@@ -147,16 +213,24 @@ class FakeSlack:
                     status, headers, answer = 200, {}, {"ok": False, "error": "invalid_auth"}
                 else:
                     status, headers, answer = fake._answer(method, body)
+                call = Call(method, body, time.time(), dict(self.headers))
                 with fake._lock:
-                    fake._calls.append(Call(method, body, time.time(), dict(self.headers)))
+                    fake._calls.append(call)
+                    hold = fake._holds.get(method, 0) > 0
+                    if hold:
+                        fake._holds[method] -= 1
+                        fake.held.append(call)
+                if hold:  # done, but the answer waits (the caller may be killed meanwhile)
+                    fake._release.wait(60)
                 data = json.dumps(answer).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json; charset=utf-8")
-                self.send_header("Content-Length", str(len(data)))
-                for key, value in headers.items():
-                    self.send_header(key, value)
-                self.end_headers()
-                self.wfile.write(data)
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json; charset=utf-8")
+                    self.send_header("Content-Length", str(len(data)))
+                    for key, value in headers.items():
+                        self.send_header(key, value)
+                    self.end_headers()
+                    self.wfile.write(data)
 
             do_GET = do_POST  # noqa: N815
 
@@ -211,6 +285,11 @@ class FakeSocketMode:
 
     def stop(self) -> None:
         self.server.shutdown()
+
+
+def _conversation(channel: str) -> str:
+    """A post to a user id goes to that person's DM with the app."""
+    return f"D{channel[1:]}" if channel[:1] in ("U", "W") else channel
 
 
 def block_kit_problems(blocks: list | None) -> list[str]:

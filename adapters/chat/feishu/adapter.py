@@ -16,6 +16,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import lark_oapi as lark
@@ -39,6 +40,19 @@ TOKEN_CODES = {99991661, 99991663, 99991664, 99991665, 99991668}  # missing/inva
 PER_CHAT_INTERVAL = 0.21  # seconds between two messages to one chat (≈5 per second)
 WAIT_INLINE = 10.0  # rate-limit waits up to this long happen here, longer ones in the outbox
 ATTEMPTS = 4
+UUID_WINDOW = timedelta(hours=1)  # Feishu: one uuid, at most one message within an hour
+
+
+def message_uuid(key: str) -> str:
+    """The create request's ``uuid`` (≤ 50 characters) for an outbox key."""
+    return hashlib.sha256(f"promopilot|{key}".encode()).hexdigest()[:40]
+
+
+def _check_window(key: str, unsure_since: datetime | None) -> None:
+    if unsure_since is not None and datetime.now(unsure_since.tzinfo) - unsure_since > \
+            UUID_WINDOW:
+        log.warning("retrying a message first tried over an hour ago: Feishu no longer "
+                    "de-duplicates it, so it may show twice", extra={"key": key[:40]})
 
 
 def build_client(settings: FeishuSettings) -> lark.Client:
@@ -143,11 +157,15 @@ class FeishuAdapter:
             ids = await asyncio.to_thread(self.mention_ids, card.mentions)
         return json.dumps(render(card, self.lang, ids), ensure_ascii=False)
 
-    async def post_card(self, channel_id: str, card: Card) -> str:
+    async def post_card(self, channel_id: str, card: Card, *, key: str = "",
+                        unsure_since: datetime | None = None) -> str:
         content = await self._content(card)
         # A retry after a lost answer must not post twice: Feishu de-duplicates by uuid for
-        # an hour. Same chat + same content is the same post; different cards never clash.
-        uuid = hashlib.sha256(f"{channel_id}|{content}".encode()).hexdigest()[:40]
+        # an hour. The outbox's key names this one post (recorded before it was made); a
+        # caller without one gets chat + content, so the same card twice is one post.
+        _check_window(key, unsure_since)
+        uuid = message_uuid(key) if key else hashlib.sha256(
+            f"{channel_id}|{content}".encode()).hexdigest()[:40]
         return await self._create("chat_id", channel_id, "interactive", content, uuid)
 
     async def update_card(self, channel_id: str, message_ref: str, card: Card) -> None:
@@ -157,21 +175,26 @@ class FeishuAdapter:
                    .build())
         await self._call(channel_id, "patch", lambda: self.client.im.v1.message.patch(request))
 
-    async def post_text(self, channel_id: str, text: str) -> str:
-        return await self._create("chat_id", channel_id, "post", post_content(text))
+    async def post_text(self, channel_id: str, text: str, *, key: str = "",
+                        unsure_since: datetime | None = None) -> str:
+        _check_window(key, unsure_since)
+        return await self._create("chat_id", channel_id, "post", post_content(text),
+                                  message_uuid(key) if key else None)
 
     async def send_private(self, external_user_id: str, text: str,
-                           channel_id: str | None = None) -> None:
+                           channel_id: str | None = None, *, key: str = "",
+                           unsure_since: datetime | None = None) -> None:
+        _check_window(key, unsure_since)
         try:
             await self._create(receive_id_type(external_user_id), external_user_id, "post",
-                               post_content(text))
+                               post_content(text), message_uuid(key) if key else None)
         except ChatDeliveryError as exc:
             if not (exc.permanent and channel_id):
                 raise
             # e.g. the person is outside the app's availability: say it where they asked
             log.warning("feishu direct message refused; answering in the chat",
                         extra={"chat": channel_id, "error": str(exc)[:200]})
-            await self.post_text(channel_id, text)
+            await self.post_text(channel_id, text, key=f"{key}:chat" if key else "")
 
     # -- people ------------------------------------------------------------------------
 

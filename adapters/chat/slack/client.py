@@ -4,11 +4,16 @@ Every post waits its turn on a per-channel limiter. A 429 is retried by the SDK 
 asks for a short wait; a longer wait pauses the channel and goes back to the outbox as
 ``ChatDeliveryError(retry_after=…)``. If Slack refuses the blocks themselves, the card is
 posted as its plain fallback text with the console link, so a card is never lost.
+
+Slack has no idempotent post, so every ``chat.postMessage`` carries the outbox key as
+message metadata; a retry whose earlier attempt's outcome is unknown first looks for that
+key in ``conversations.history`` around the attempt and takes the message it finds.
 """
 
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Any
 
 import aiohttp
@@ -42,6 +47,14 @@ PERMANENT = {"channel_not_found", "not_in_channel", "is_archived", "invalid_auth
 MESSAGE_GONE = {"message_not_found"}  # deleted by someone: the outbox posts the card afresh
 BLOCKS_REFUSED = {"invalid_blocks", "invalid_blocks_format", "msg_too_long",
                   "too_many_blocks", "invalid_arguments"}
+EVENT_TYPE = "promopilot_outbox"  # message metadata: {"key": <outbox idempotency key>}
+HISTORY_MARGIN = 60.0  # seconds before the first attempt a reconcile looks back (clock skew)
+HISTORY_PAGES = 5
+
+
+def metadata(key: str) -> dict:
+    return {"metadata": {"event_type": EVENT_TYPE, "event_payload": {"key": key}}} if key \
+        else {}
 
 
 def retry_after(headers: Any) -> float | None:
@@ -94,14 +107,20 @@ class SlackChatAdapter:
 
     # -- ChatAdapter -------------------------------------------------------------------
 
-    async def post_card(self, channel_id: str, card: Card) -> str:
+    async def post_card(self, channel_id: str, card: Card, *, key: str = "",
+                        unsure_since: datetime | None = None) -> str:
+        if key and unsure_since is not None:
+            found = await self.find_posted(channel_id, key, unsure_since)
+            if found:
+                return found
         message = render(card, get_settings().language)
         try:
             response = await self.call("chat_postMessage", channel_id, channel=channel_id,
-                                        unfurl_links=False, unfurl_media=False, **message)
+                                        unfurl_links=False, unfurl_media=False, **message,
+                                        **metadata(key))
         except _BlocksRefused:
             response = await self.call("chat_postMessage", channel_id, channel=channel_id,
-                                        **self._fallback(card, message))
+                                        **self._fallback(card, message), **metadata(key))
         return str(response["ts"])
 
     async def update_card(self, channel_id: str, message_ref: str, card: Card) -> None:
@@ -113,15 +132,23 @@ class SlackChatAdapter:
             await self.call("chat_update", channel_id, channel=channel_id, ts=message_ref,
                              blocks=[], **self._fallback(card, message))
 
-    async def post_text(self, channel_id: str, text: str, thread_ts: str | None = None) -> str:
+    async def post_text(self, channel_id: str, text: str, thread_ts: str | None = None, *,
+                        key: str = "", unsure_since: datetime | None = None) -> str:
+        if key and unsure_since is not None:
+            found = await self.find_posted(channel_id, key, unsure_since)
+            if found:
+                return found
         extra = {"thread_ts": thread_ts} if thread_ts else {}
         response = await self.call("chat_postMessage", channel_id, channel=channel_id,
-                                    unfurl_links=False, **text_message(text), **extra)
+                                    unfurl_links=False, **text_message(text), **extra,
+                                    **metadata(key))
         return str(response["ts"])
 
     async def send_private(self, external_user_id: str, text: str,
-                           channel_id: str | None = None) -> None:
-        """An ephemeral in the channel when we know it; otherwise the app's DM."""
+                           channel_id: str | None = None, *, key: str = "",
+                           unsure_since: datetime | None = None) -> None:
+        """An ephemeral in the channel when we know it; otherwise the app's DM.
+        Ephemerals cannot be read back: a retry after a lost answer may repeat one."""
         if channel_id:
             try:
                 await self.call("chat_postEphemeral", None, channel=channel_id,
@@ -132,8 +159,48 @@ class SlackChatAdapter:
                     raise
                 log.info("ephemeral refused, sending a DM instead",
                          extra={"channel": channel_id, "user": external_user_id})
+        if key and unsure_since is not None and \
+                await self.find_posted(external_user_id, key, unsure_since):
+            return
         await self.call("chat_postMessage", external_user_id, channel=external_user_id,
-                         **text_message(text))
+                         **text_message(text), **metadata(key))
+
+    # -- reconcile ---------------------------------------------------------------------
+
+    async def find_posted(self, channel_id: str, key: str, since: datetime) -> str | None:
+        """The ``ts`` of our earlier post with this key, if Slack has it; None if not.
+
+        Reads ``conversations.history`` (``channels:history``, ``groups:history``,
+        ``im:history``) from a minute before the first attempt. When Slack will not let us
+        look (missing scope, not in the channel), the post goes ahead: it may then show
+        twice, which is logged. A rate limit or outage is raised: the outbox retries later.
+        """
+        try:
+            channel = channel_id
+            if channel_id[:1] in ("U", "W"):  # a DM by user id: its conversation id
+                opened = await self.call("conversations_open", None, users=channel_id)
+                channel = str((opened.get("channel") or {}).get("id") or channel_id)
+            cursor = None
+            for _ in range(HISTORY_PAGES):
+                page = await self.call("conversations_history", None, channel=channel,
+                                       oldest=f"{since.timestamp() - HISTORY_MARGIN:.6f}",
+                                       include_all_metadata=True, limit=200, cursor=cursor)
+                for message in page.get("messages") or []:
+                    meta = message.get("metadata") or {}
+                    if meta.get("event_type") == EVENT_TYPE and \
+                            (meta.get("event_payload") or {}).get("key") == key:
+                        log.info("earlier post found; not posting again",
+                                 extra={"channel": channel_id, "ts": message.get("ts")})
+                        return str(message["ts"])
+                cursor = (page.get("response_metadata") or {}).get("next_cursor")
+                if not cursor:
+                    break
+        except ChatDeliveryError as exc:
+            if not exc.permanent:
+                raise
+            log.warning("cannot check whether an earlier post arrived; posting again (it may "
+                        "show twice)", extra={"channel": channel_id, "error": str(exc)[:200]})
+        return None
 
     # -- Slack-only helpers ------------------------------------------------------------
 
