@@ -188,7 +188,8 @@ TABLE = [
            lambda c, who: {"url": "/console/api/say",
                            "json": {"channel": "approvals", "user": who,
                                     "text": f"批准 {c['task']}"}},
-           wrong="li.na", right="zhou.qiang", refused=is_domain_refusal("批准"),
+           # wrong role and not the requester: li.na asked, so hers is a self-approval refusal
+           wrong="wang.fang", right="zhou.qiang", refused=is_domain_refusal("批准"),
            succeeded=lambda r: r.status_code == 200 and r.json()["ok"] is True),
     Acting("POST", "/console/api/click", in_approval,
            lambda c, who: {"url": "/console/api/click",
