@@ -82,6 +82,9 @@ class Router:
     def __init__(self) -> None:
         self.commands: dict[str, CommandSpec] = {}
         self.specs: list[CommandSpec] = []
+        # action → what a click on it answers instead of "state before → after" (an action
+        # that changes no state: explain shows the breakdown, mute_alert confirms)
+        self.click_replies: dict[str, Callable[[Context, ActionResult], Reply]] = {}
 
     def command(self, *names: str, usage: str, public: bool = False,
                 anonymous: bool = False) -> Callable[[CommandHandler], CommandHandler]:
@@ -173,8 +176,10 @@ class Router:
         return Reply(text=t("err.unknown_user", normalise(lang_hint), ref=inbound.user_ref,
                             chat=inbound.chat), ok=False)
 
-    @staticmethod
-    def _done(ctx: Context, result: ActionResult) -> Reply:
+    def _done(self, ctx: Context, result: ActionResult) -> Reply:
+        answer = self.click_replies.get(result.action)
+        if answer is not None:
+            return answer(ctx, result)
         if result.duplicate:
             return Reply(text=ctx.t("ok.duplicate", task_id=result.task_id,
                                     state=ctx.t(f"state.{result.state}")), result=result)

@@ -52,6 +52,19 @@ FIELDS: dict[str, list[Column]] = {
         Column("sku", "code", True, 64), Column("platform", required=True, max_len=32),
         Column("price", "money", True), Column("date", "date", True),
     ],
+    # campaign results and competitors' prices (bot/insight/results.py, alerts.py)
+    "results": [
+        Column("platform", required=True, max_len=32), Column("campaign", "code", True, 128),
+        Column("sku", "code", max_len=64), Column("slot", max_len=128),
+        Column("date", "date"), Column("exposure", "int"), Column("clicks", "int"),
+        Column("orders", "int"), Column("units", "int", True), Column("gmv", "money", True),
+        Column("fees", "money"),
+    ],
+    "competitor_prices": [
+        Column("platform", required=True, max_len=32), Column("sku", "code", True, 64),
+        Column("competitor", required=True, max_len=128), Column("price", "money", True),
+        Column("url", max_len=1000), Column("date", "date"),
+    ],
 }
 
 
