@@ -22,10 +22,13 @@ from adapters.platforms.sandbox.submitter import SandboxSubmitter
 from bot.approvals import card as _approval_card  # noqa: F401
 from bot.approvals import handlers as _approval_handlers  # noqa: F401
 from bot.core import actions, lifecycle, outbox
-from bot.core.ports import ChatAdapter, NoticeSource, Submitter
+from bot.core.ports import ChatAdapter, CostSource, NoticeSource, Submitter
 from bot.core.settings import Settings
 from bot.declarations import autofill as _autofill  # noqa: F401
+from bot.insight import acceptance as _insight_risks  # noqa: F401  (accept_risk, card risks)
+from bot.insight import margin as _insight_margin  # noqa: F401  (margin on the approval card)
 from bot.insight import review as _insight_review  # noqa: F401  (the review card)
+from bot.insight import scenarios as _insight_scenarios  # noqa: F401  (scenarios on cards)
 from bot.submissions import channels
 from bot.submissions import handlers as _submission_handlers  # noqa: F401
 from bot.submissions.service import SubmissionService
@@ -39,6 +42,7 @@ PLUGINS: list[str] = ["adapters.chat.dingtalk", "adapters.chat.feishu", "adapter
                       "adapters.platforms.submitters.plugin", "bot.approvals.plugin"]
 PLUGINS += ["bot.declarations.plugin"]  # declarations: pre-check, learning, declaration card (#9)
 PLUGINS += ["adapters.platforms.plugin", "bot.watch.plugin"]  # watchers, reminders, leader lock (#7)
+PLUGINS += ["adapters.erp.plugin"]  # cost and stock sources (ERP/WMS), synced by bot.insight
 PLUGINS += ["bot.insight.plugin"]  # decisions: metrics, review report, BI export
 
 
@@ -49,6 +53,7 @@ class Container:
     adapters: dict[str, ChatAdapter] = field(default_factory=dict)
     sources: list[NoticeSource] = field(default_factory=list)
     submitters: dict[str, Submitter] = field(default_factory=dict)
+    cost_sources: list[CostSource] = field(default_factory=list)  # ERP/WMS (adapters/erp)
     jobs: list[tuple[str, Any, float]] = field(default_factory=list)  # (name, coro fn, secs)
     extras: dict[str, Any] = field(default_factory=dict)
 
@@ -93,9 +98,12 @@ def kick_outbox_after_actions(container: Container, kick: Any) -> None:
 
 
 def build_with_sources(settings: Settings) -> Container:
-    """A container with the configured notice sources, for CLI commands (no web app)."""
+    """A container with the configured notice and cost sources, for CLI commands (no web
+    app)."""
+    from adapters.erp.plugin import configure_cost_sources
     from adapters.platforms.plugin import configure_sources
 
     container = build(settings)
     configure_sources(container)
+    configure_cost_sources(container)
     return container

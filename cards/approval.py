@@ -72,10 +72,13 @@ class PrecheckResult:
 def approval_card(session: Session, params: dict, lang: str, *,
                   precheck: Callable[[Task, Declaration | None], PrecheckResult | None],
                   people: Callable[[str, int | None], list[User]],
-                  note: Callable[[ApprovalStep], str | None] | None = None) -> Card | None:
+                  note: Callable[[ApprovalStep], str | None] | None = None,
+                  sections: Callable[[Task, Declaration | None], list[CardField]] | None = None,
+                  ) -> Card | None:
     """The approval card from its rows, the pre-check result and who can decide each step
     (``people``; ``note`` says why, when that is not simply the role's holders), all handed
-    in by the approvals feature."""
+    in by the approvals feature; ``sections`` adds what other features contribute after the
+    pre-check (margin after fees, risks, scenarios)."""
     task = session.get(Task, params["task_id"])
     if task is None:
         return None
@@ -115,6 +118,8 @@ def approval_card(session: Session, params: dict, lang: str, *,
     if precheck_text:
         card.fields.append(CardField(label=t("card.precheck", lang), value=precheck_text,
                                      short=False))
+    if sections is not None:
+        card.fields += sections(task, declaration)
     if declaration:
         lines = list(session.exec(select(DeclarationLine).where(
             DeclarationLine.declaration_id == declaration.id).order_by(DeclarationLine.id)))

@@ -3,6 +3,7 @@
 from commands import (  # noqa: F401
     admin,
     deadline,  # noqa: F401  (#7: set an unclear deadline)
+    decisions,  # noqa: F401  (scenarios, margin after fees, accept a risk)
     declarations,  # noqa: F401  (#9: edit, excel, check, override, rules)
     drafting,  # noqa: F401  (draft says what changed, attach, hints)
     submissions,  # noqa: F401  (#8: approval card, retry, take over, uploaded)

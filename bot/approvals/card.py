@@ -11,6 +11,7 @@ import logging
 from sqlmodel import Session
 
 from bot.approvals import policy
+from bot.core import views
 from bot.core.i18n import Term, t
 from bot.core.views import builder
 from bot.declarations import compliance
@@ -64,4 +65,6 @@ def approval(session: Session, params: dict, lang: str) -> Card | None:
     return approval_card(
         session, params, lang,
         precheck=lambda task, declaration: precheck_result(session, task, declaration, lang),
-        people=who_decides, note=routed)
+        people=who_decides, note=routed,
+        sections=lambda task, declaration: views.sections("approval", session, task,
+                                                          declaration, lang))

@@ -171,10 +171,24 @@ class StockCost:
     safety_stock: int | None = None
 
 
+@dataclass
+class RowRejected:
+    """A row a cost source could not use: ``ref`` names it (its SKU, else where it was),
+    ``key`` and ``params`` say why in the catalogs' words (``erp.row.*``, ``erp.file.*``)."""
+
+    ref: str
+    key: str
+    params: dict = field(default_factory=dict)
+
+
 class CostSource(Protocol):
-    """Cost, stock and safety stock per SKU from an ERP/WMS (HTTP-JSON, CSV/XLSX drops)."""
+    """Cost, stock and safety stock per SKU from an ERP/WMS (HTTP-JSON, CSV/XLSX drops).
+    After a fetch, ``rejected`` lists the rows it could not read (the others still count);
+    ``interval`` (seconds between syncs) and ``alert_after`` (failures before ops hears)."""
 
     name: str
+    kind: str
+    rejected: list[RowRejected]
 
     def fetch(self) -> list[StockCost]:
-        """Return every SKU the source knows now (raise on failure; the sync retries)."""
+        """Return the SKUs the source reports now (raise on failure; the sync backs off)."""

@@ -40,6 +40,9 @@ DOC_ALIASES = {
 # Documents that belong to a brand: one covers the brand (or the category) it names, never
 # every brand of a declaration. The other kinds (licences) cover the whole company.
 BRAND_SCOPED_DOCS = frozenset({"brand_authorisation", "quality_report", "trademark_certificate"})
+# Other sections of a rules file (``fees:`` …), checked by the feature that reads them:
+# name → fn(section) returning why it is unusable, or None.
+SECTION_CHECKS: dict[str, Any] = {}
 
 
 
@@ -86,6 +89,10 @@ def validate(content: Any, source: str) -> dict:
         if rule["id"] in seen:
             raise RulesError("rules.bad_file", file=source, reason=f"duplicate id {rule['id']!r}")
         seen.add(rule["id"])
+    for name, problem_of in SECTION_CHECKS.items():
+        problem = problem_of(content[name]) if name in content else None
+        if problem:
+            raise RulesError("rules.bad_file", file=source, reason=problem)
     return content
 
 

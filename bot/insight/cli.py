@@ -97,6 +97,8 @@ def _width(text: str) -> int:
 def register(app: typer.Typer, build_container: Callable[[], Any]) -> None:
     from bot.declarations.cli import export_app, report_app
 
+    _register_decisions(app, build_container)
+
     @report_app.command("metrics")
     def report_metrics(
         since: str = typer.Option("30d", help="30d, 12w, 48h, a date or an ISO time"),
@@ -197,3 +199,110 @@ def register(app: typer.Typer, build_container: Callable[[], Any]) -> None:
             count = bi_export.write(kind, data, fh)
         typer.echo(t("insight.exported", lang, n=count, file=str(output)))
 
+
+# -- costs and scenarios (part 1) ------------------------------------------------------------------
+
+def costs_text(states: list, lang: str) -> str:
+    """``promopilot costs``: each cost source's last sync, counts, error and rejected rows."""
+    from bot.core.timefmt import stated
+    from bot.insight.costs import reason
+
+    if not states:
+        return "no cost sources configured (config/costs.yaml or PROMOPILOT_COSTS_FILE)"
+    out = []
+    for s in states:
+        c = s.last_counts or {}
+        out.append(f"{'OK  ' if s.ok else 'FAIL'} {s.name:<28} {s.kind or '-':<10} "
+                   f"last_sync={stated(s.last_success)} rows={c.get('rows', 0)} "
+                   f"updated={c.get('updated', 0)} unknown={c.get('unknown', 0)} "
+                   f"rejected={len(s.rejections or {})} failures={s.consecutive_failures} "
+                   f"next={stated(s.next_attempt_at)}")
+        if s.last_error:
+            out.append(f"     last error: {s.last_error}")
+        newest = sorted((s.rejections or {}).items(), key=lambda i: str(i[1].get("first")),
+                        reverse=True)
+        for ref, e in newest[:3]:
+            out.append(f"     rejected {ref}: {reason(e.get('key', ''), e.get('params', {}), lang)}")
+        if len(newest) > 3:
+            out.append(f"     … {len(newest) - 3} more (--json lists the newest 10)")
+    return "\n".join(out)
+
+
+def _register_decisions(app: typer.Typer, build_container: Callable[[], Any]) -> None:
+    costs_app = typer.Typer(help="Cost and stock sources (ERP/WMS): health and sync.",
+                            invoke_without_command=True)
+    app.add_typer(costs_app, name="costs")
+
+    @costs_app.callback()
+    def costs_status(ctx: typer.Context,
+                     as_json: bool = typer.Option(False, "--json", help="machine-readable"),
+                     lang: str = typer.Option(None, help="zh-CN or en (reasons)")) -> None:
+        """Each cost source: last sync, what it changed, the last error, rejected rows (from
+        the database: any replica). Exits 1 when a source is failing."""
+        if ctx.invoked_subcommand is not None:
+            return
+        from bot.insight.costs import CostSync, as_dict
+
+        container = build_container()
+        states = CostSync(container.db, container.cost_sources).states()
+        if as_json:
+            typer.echo(json.dumps([as_dict(s) for s in states], ensure_ascii=False, indent=2))
+        else:
+            typer.echo(costs_text(states, _lang(lang)))
+        if any(not s.ok for s in states):
+            raise typer.Exit(code=1)
+
+    @costs_app.command("sync")
+    def costs_sync(source: str = typer.Option(None, help="only this source (name)"),
+                   lang: str = typer.Option(None, help="zh-CN or en (reasons)")) -> None:
+        """Sync every cost source now (due or not); ops cards go out through the server."""
+        from bot.insight.costs import CostSync
+
+        container = build_container()
+        sources = [s for s in container.cost_sources if source in (None, s.name)]
+        if source and not sources:
+            raise typer.BadParameter(f"no cost source named {source!r}")
+        sync = CostSync(container.db, sources)
+        reports = sync.run(only_due=False)
+        for name, report in reports.items():
+            typer.echo(json.dumps({"source": name, **report.counts(), "failed": report.failed},
+                                  ensure_ascii=False))
+        typer.echo(costs_text(sync.states(), _lang(lang)))
+        if any(r.failed for r in reports.values()):
+            raise typer.Exit(code=1)
+
+    @app.command("scenarios")
+    def scenarios_command(task_id: int = typer.Argument(..., help="the task id"),
+                          as_json: bool = typer.Option(False, "--json", help="machine-readable"),
+                          lang: str = typer.Option(None, help="zh-CN or en")) -> None:
+        """The options for a task's declaration side by side: units, margin after fees,
+        stock against the red line, budget, risks; and the guards' findings."""
+        from bot.core.i18n import t
+        from bot.insight import guards
+        from bot.insight import scenarios as options
+        from storage.models import Task
+
+        lang = _lang(lang)
+        db = _db()
+        try:
+            with db.session() as session:
+                task = session.get(Task, task_id)
+                if task is None:
+                    raise typer.BadParameter(t("err.not_found", lang, task_id=task_id))
+                found, listed = options.scenarios(session, task)
+                if found is None:
+                    raise typer.BadParameter(t("err.no_declaration", lang, task_id=task_id))
+                risks = guards.findings(session, found)
+                body = options.as_dict(found, listed, lang)
+                text = "\n".join([*(f"{chr(65 + i)} {options.row_text(o, lang)}"
+                                     for i, o in enumerate(listed)),
+                                   options.basis_text(found, listed, lang),
+                                   *(f"{'✗' if f.severity == 'error' else '⚠'} "
+                                     f"{f.describe(lang)}" for f in risks)])
+        finally:
+            db.dispose()
+        if as_json:
+            body["risks"] = [f.as_dict(lang) for f in risks]
+            typer.echo(json.dumps(body, ensure_ascii=False, indent=1))
+        else:
+            typer.echo(text)

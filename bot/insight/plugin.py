@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 def install(container: Any, api: Any) -> None:
     _install_reports(container, api)
+    _install_decisions(container, api)
 
 
 # -- metrics, review report, BI export --------------------------------------------------------
@@ -167,3 +168,56 @@ def _install_reports(container: Any, api: Any) -> None:
 
     api.include_router(router)
 
+
+# -- costs, margin, guards, scenarios (part 1) ---------------------------------------------------
+
+def _install_decisions(container: Any, api: Any) -> None:
+    """The cost sync job (leader only), the guard before ``approve``, the pricing policy
+    checked at start (a broken file stops start-up), ``GET /api/tasks/{id}/scenarios``."""
+    from bot.core import actions
+    from bot.core.scheduler import threaded
+    from bot.insight import acceptance, costs, guards, pricing
+    from bot.insight import scenarios as options
+
+    pricing.current()
+    actions.guard("approve")(acceptance.before_approve)
+    sync = costs.CostSync(container.db, container.cost_sources)
+    container.extras["cost_sync"] = sync
+
+    def sync_then_kick() -> None:
+        if sync.run(only_due=True):
+            kick = container.extras.get("kick")
+            if kick is not None:
+                kick()  # an ops card decided in the sync goes out now
+
+    container.jobs.append(("cost_sync", threaded(sync_then_kick), 60.0))
+    if api is None:
+        return
+    router = APIRouter(tags=["insight"])
+
+    @router.get("/api/tasks/{task_id}/scenarios")
+    def task_scenarios(task_id: int, request: Request) -> dict:
+        """The options for a task's declaration side by side (minimum, deeper, skip …) with
+        expected units, margin after fees, stock against the red line, budget and risks;
+        and the guards' findings (docs/insight.md)."""
+        from storage.models import Task
+
+        principal = getattr(request.state, "principal", None)
+        lang = normalise(getattr(principal, "lang", None) or (request.headers.get(
+            "accept-language") or container.settings.language).split(",")[0])
+        with container.db.session() as session:
+            task = session.get(Task, task_id)
+            if task is None:
+                raise HTTPException(404, {"code": "err.not_found", "message": t(
+                    "err.not_found", lang, task_id=task_id)})
+            found, listed = options.scenarios(session, task)
+            if found is None:
+                raise HTTPException(422, {"code": "err.no_declaration", "message": t(
+                    "err.no_declaration", lang, task_id=task_id)})
+            body = options.as_dict(found, listed, lang)
+            skip = acceptance.accepted(session, task_id, found.declaration.version)
+            body["risks"] = [{**f.as_dict(lang), "accepted": f.ack_key in skip}
+                             for f in guards.findings(session, found)]
+        return body
+
+    api.include_router(router)

@@ -1,0 +1,112 @@
+"""``costs.yaml``: which ERP/WMS sources give cost and stock, and how often.
+
+Validated with pydantic so a typo is a clear error at start-up. ``${VAR}`` in a value is read
+from the environment (tokens stay out of the file). See ``config/costs.example.yaml`` and
+docs/insight.md.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, Field, ValidationError, model_validator
+
+from adapters.erp.file_drop import ALIASES, FileCostSource
+from adapters.erp.http_json import CostMapping, HttpJsonCostSource
+from bot.core.ports import CostSource
+
+_ENV = re.compile(r"\$\{([A-Z0-9_]+)\}")
+
+
+class CostsConfigError(ValueError):
+    pass
+
+
+class CostSourceSpec(BaseModel):
+    name: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")
+    kind: Literal["http_json", "file_drop"]
+    url: str | None = None
+    method: Literal["GET", "POST"] = "GET"
+    body: dict[str, Any] = Field(default_factory=dict)
+    params: dict[str, Any] = Field(default_factory=dict)
+    headers: dict[str, str] = Field(default_factory=dict)
+    token_env: str | None = Field(None, pattern=r"^[A-Z0-9_]+$")
+    mapping: dict[str, Any] = Field(default_factory=dict)
+    folder: str | None = None
+    columns: dict[str, str] = Field(default_factory=dict)
+    interval: float = Field(900, ge=10)
+    timeout: float = Field(10, gt=0, le=120)
+    retries: int = Field(4, ge=1, le=10)
+    alert_after: int = Field(1, ge=1)
+    enabled: bool = True
+
+    @model_validator(mode="after")
+    def _where(self) -> CostSourceSpec:
+        if self.kind == "http_json" and not self.url:
+            raise ValueError(f"{self.name}: http_json needs url")
+        if self.kind == "file_drop" and not self.folder:
+            raise ValueError(f"{self.name}: file_drop needs folder")
+        unknown = set(self.mapping) - set(CostMapping.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"{self.name}: unknown mapping keys {', '.join(sorted(unknown))}")
+        bad = set(self.columns) - set(ALIASES)
+        if bad:
+            raise ValueError(f"{self.name}: columns names unknown fields {', '.join(sorted(bad))}"
+                             f" (known: {', '.join(ALIASES)})")
+        return self
+
+
+class CostsFile(BaseModel):
+    sources: list[CostSourceSpec] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique(self) -> CostsFile:
+        names = [s.name for s in self.sources]
+        dupes = {n for n in names if names.count(n) > 1}
+        if dupes:
+            raise ValueError(f"duplicate cost source names: {', '.join(sorted(dupes))}")
+        return self
+
+
+def _expand(value: Any) -> Any:
+    if isinstance(value, str):
+        return _ENV.sub(lambda m: os.environ.get(m.group(1), ""), value)
+    if isinstance(value, dict):
+        return {k: _expand(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand(v) for v in value]
+    return value
+
+
+def load(path: str | Path) -> CostsFile:
+    try:
+        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    except OSError as exc:
+        raise CostsConfigError(f"cannot read {path}: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        raise CostsConfigError(f"{path} is not valid YAML: {exc}") from exc
+    try:
+        return CostsFile.model_validate(_expand(raw))
+    except ValidationError as exc:
+        raise CostsConfigError(f"{path}: {exc}") from exc
+
+
+def build(config: CostsFile) -> list[CostSource]:
+    built: list[CostSource] = []
+    for s in config.sources:
+        if not s.enabled:
+            continue
+        if s.kind == "http_json":
+            built.append(HttpJsonCostSource(
+                name=s.name, url=s.url or "", mapping=CostMapping(**s.mapping), method=s.method,
+                body=s.body, params=s.params, headers=s.headers, token_env=s.token_env,
+                timeout=s.timeout, attempts=s.retries, interval=s.interval,
+                alert_after=s.alert_after))
+        else:
+            built.append(FileCostSource(name=s.name, folder=s.folder or "", columns=s.columns,
+                                        interval=s.interval, alert_after=s.alert_after))
+    return built
