@@ -25,6 +25,7 @@ from bot.core import actions, lifecycle, outbox
 from bot.core.ports import ChatAdapter, CostSource, NoticeSource, Submitter
 from bot.core.settings import Settings
 from bot.declarations import autofill as _autofill  # noqa: F401
+from bot.declarations import platform_gate as _platform_gate  # noqa: F401  (eligibility gate)
 from bot.insight import acceptance as _insight_risks  # noqa: F401  (accept_risk, card risks)
 from bot.insight import margin as _insight_margin  # noqa: F401  (margin on the approval card)
 from bot.insight import review as _insight_review  # noqa: F401  (the review card)
@@ -41,6 +42,7 @@ log = logging.getLogger(__name__)
 PLUGINS: list[str] = ["adapters.chat.dingtalk", "adapters.chat.feishu", "adapters.chat.slack",
                       "adapters.platforms.submitters.plugin", "bot.approvals.plugin"]
 PLUGINS += ["bot.declarations.plugin"]  # declarations: pre-check, learning, declaration card (#9)
+PLUGINS += ["adapters.platforms.connector.plugin"]  # marketplace connectors (connectors.md)
 PLUGINS += ["adapters.platforms.plugin", "bot.watch.plugin"]  # watchers, reminders, leader lock (#7)
 PLUGINS += ["adapters.erp.plugin"]  # cost and stock sources (ERP/WMS), synced by bot.insight
 PLUGINS += ["bot.insight.plugin"]  # decisions: metrics, review report, BI export

@@ -7,6 +7,7 @@ from storage import (
     models,  # noqa: F401
     models_approval,  # noqa: F401
     models_auth,  # noqa: F401
+    models_connectors,  # noqa: F401
     models_costs,  # noqa: F401
     models_data,  # noqa: F401
     models_watch,  # noqa: F401

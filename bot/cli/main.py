@@ -120,6 +120,7 @@ def _build_container():
 # comes from here, the composition root, so features never import the wiring.
 CLI_MODULES = ["bot.watch.cli", "bot.cli.audit", "bot.declarations.cli", "bot.cli.users"]
 CLI_MODULES += ["bot.insight.cli"]  # report metrics / review, export declarations
+CLI_MODULES += ["bot.cli.platforms"]  # marketplace connectors and shop credentials
 for _name in CLI_MODULES:
     try:
         _module = importlib.import_module(_name)

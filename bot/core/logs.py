@@ -7,7 +7,11 @@ import logging
 import re
 
 SECRET_KEYS = re.compile(r"(token|secret|password|authorization|signature|encrypt)", re.I)
-SECRET_VALUES = re.compile(r"(xox[abposr]-[\w-]+|Bearer\s+[\w.\-~+/]+=*|t-[\w]{20,})")
+SECRET_VALUES = re.compile(r"(xox[abposr]-[\w-]+|Bearer\s+[\w.\-~+/]+=*|t-[\w]{20,}"
+                           # a Fernet token (sealed credentials); token=… in a query or form
+                           r"|gAAAAA[\w-]{20,}=*"
+                           r"|(?<=access_token=)[^&\s\"']+|(?<=refresh_token=)[^&\s\"']+"
+                           r"|(?<=client_secret=)[^&\s\"']+|(?<=app_secret=)[^&\s\"']+)")
 _STD = set(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
 
 

@@ -118,6 +118,84 @@ class SubmissionChannels(Protocol):
         """The channel's submitter, or None when it is not set up for this platform."""
 
 
+# -- marketplace connectors (docs/connectors.md) --------------------------------------------
+
+CAPABILITIES = ("api_submit", "assisted_submit", "read_only")
+OPERATIONS = ("list_campaigns", "eligible_products", "enrol", "enrolment_status", "cancel")
+INVITATION = "定向邀约"  # the notice type of a platform's invitation to one shop
+
+
+@dataclass
+class PlatformCampaign:
+    """A campaign (or an invitation to the shop) as the marketplace's open API lists it."""
+
+    external_id: str
+    title: str
+    type: str = ""
+    registration_start: datetime | None = None
+    registration_end: datetime | None = None
+    event_start: datetime | None = None
+    event_end: datetime | None = None
+    requirements: dict = field(default_factory=dict)
+    url: str = ""
+    text: str = ""
+    invitation: bool = False  # addressed to this shop (定向邀约), not open to every seller
+
+    def notice(self, platform: str) -> Notice:
+        return Notice(platform=platform, external_id=self.external_id, title=self.title,
+                      type=INVITATION if self.invitation else self.type,
+                      registration_start=self.registration_start,
+                      registration_end=self.registration_end, event_start=self.event_start,
+                      event_end=self.event_end, requirements=dict(self.requirements),
+                      source_url=self.url, text=self.text)
+
+
+@dataclass
+class Candidate:
+    """The platform's answer for one SKU: may it join, and within which limits."""
+
+    sku: str
+    eligible: bool
+    reason_code: str | None = None
+    reason_text: str | None = None
+    max_price: Decimal | None = None  # the highest activity price the platform allows
+    min_stock: int | None = None  # the least activity stock it asks for
+
+
+@dataclass
+class Enrolment:
+    """An enrolment as the platform knows it: its own reference (request id, trace code,
+    activity ids), the overall status and one ``ItemResult`` per SKU once decided."""
+
+    reference: str
+    status: str = "reviewing"  # reviewing, accepted, rejected, partial
+    items: list[ItemResult] = field(default_factory=list)
+    raw: dict = field(default_factory=dict)
+
+
+class Connector(Protocol):
+    """A marketplace's open platform for one shop. ``operations`` says which of
+    ``OPERATIONS`` it offers; ``capability`` is one of ``CAPABILITIES``. Every connector is
+    also a ``NoticeSource`` (its campaigns → notices) and a ``Submitter`` (enrol, status)."""
+
+    name: str
+    platform: str
+    shop: str
+    capability: str
+    operations: frozenset[str]
+
+    def list_campaigns(self) -> list[PlatformCampaign]: ...
+
+    def eligible_products(self, campaign_id: str, skus: list[str]) -> list[Candidate]: ...
+
+    def enrol(self, campaign_id: str, items: list[SubmissionItem],
+              idempotency_key: str) -> Enrolment: ...
+
+    def enrolment_status(self, reference: str) -> Enrolment: ...
+
+    def cancel(self, reference: str) -> None: ...
+
+
 class ChatAdapter(Protocol):
     """Posts carry ``key``: the outbox's idempotency key for this one message, recorded
     before the post. A post with a key the platform saw before shows nothing new where the

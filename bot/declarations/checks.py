@@ -186,6 +186,10 @@ def _category(ctx: Context, rule: dict, line: DeclarationLine, p: Product) -> li
 LINE_CHECKS = {"image": _image, "text_length": _text_length, "banned_words": _banned_words,
                "price": _price, "min_stock": _min_stock, "category": _category}
 
+# Declaration-level checks other modules register: ``fn(ctx, lines) → [Violation]`` (the
+# platform's own eligibility answer registers here: bot/declarations/platform_gate.py).
+DECLARATION_CHECKS: list = []
+
 
 def _held(ctx: Context, sku: str) -> list[commitments.Commitment]:
     if ctx.committed is None:

@@ -19,6 +19,7 @@ from bot.core.i18n import Term, roles
 from bot.core.refusals import refused
 from bot.declarations import rules
 from bot.declarations.checks import (
+    DECLARATION_CHECKS,
     LINE_CHECKS,
     _below_cost,
     _documents,
@@ -109,6 +110,8 @@ def evaluate(session: Session, task: Task,
                 out += fn(ctx, rule, line, product)
         out += _red_line(ctx, line, product) + _below_cost(line, product)
     out += _documents(ctx) + _note(ctx)
+    for extra in DECLARATION_CHECKS:
+        out += extra(ctx, lines)
     return ctx.ruleset, sorted(out, key=lambda v: v.severity != "error")
 
 

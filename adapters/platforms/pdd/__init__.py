@@ -1,0 +1,1 @@
+"""Pinduoduo open platform connector (limited-time discounts); see docs/connectors.md."""

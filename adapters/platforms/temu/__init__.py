@@ -1,0 +1,1 @@
+"""Temu-style partner API connector (asynchronous enrolment); see docs/connectors.md."""
