@@ -152,3 +152,26 @@ def test_get_task_scenarios_over_the_api(in_approval, settings):
             fresh = s.exec(select(Task.id).where(Task.state == "new")).first()
         none = client.get(f"/api/tasks/{fresh}/scenarios")
         assert none.status_code == 422 and none.json()["detail"]["code"] == "err.no_declaration"
+
+
+def test_promopilot_scenarios_prints_the_options(in_approval, monkeypatch):
+    from typer.testing import CliRunner
+
+    from bot.cli.main import app
+    from bot.core.settings import get_settings
+
+    monkeypatch.setenv("PROMOPILOT_DATABASE_URL", in_approval.url)
+    get_settings.cache_clear()
+    try:
+        with use(POLICY):
+            text = CliRunner().invoke(app, ["scenarios", "1", "--lang", "en"])
+            as_json = CliRunner().invoke(app, ["scenarios", "1", "--json"])
+            missing = CliRunner().invoke(app, ["scenarios", "999", "--lang", "en"])
+    finally:
+        get_settings.cache_clear()
+    assert text.exit_code == 0, text.output
+    assert text.output.startswith("A Platform minimum: 15% off")
+    assert "✗ MZ-001: worst stacked discounts" in text.output
+    body = json.loads(as_json.output)
+    assert [o["code"] for o in body["options"]] == ["minimum", "deeper", "skip"]
+    assert missing.exit_code != 0 and "999" in missing.output

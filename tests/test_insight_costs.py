@@ -232,3 +232,26 @@ def test_csv_and_xlsx_drops_newest_wins_bad_rows_and_files_rejected(seeded, tmp_
     assert again.rows == 0 and again.failed is None
     missing = FileCostSource(name="gone", folder=str(tmp_path / "nowhere"))
     assert "does not exist" in CostSync(db, [missing]).sync(missing).failed
+
+
+def test_the_server_syncs_on_a_schedule_on_the_leader_only(seeded, erp, settings, tmp_path,
+                                                           monkeypatch):
+    import asyncio
+
+    from bot.core.scheduler import guarded
+    from bot.web.app import create_app
+
+    erp.rows = [jst_row("MZ-001", cost="42.00")]
+    config = tmp_path / "costs.yaml"
+    config.write_text(f"sources:\n  - {{name: jst, kind: http_json, url: '{erp.url}', "
+                      f"method: POST, interval: 600}}\n", encoding="utf-8")
+    monkeypatch.setenv("PROMOPILOT_COSTS_FILE", str(config))
+    container = create_app(settings).state.container
+    assert [s.name for s in container.cost_sources] == ["jst"]
+    job = next(fn for name, fn, _ in container.jobs if name == "cost_sync")
+    asyncio.run(guarded("cost_sync", job, lambda: False)())  # not the leader: nothing
+    assert erp.requests == [] and product(seeded, "MZ-001").cost == D("38.00")
+    asyncio.run(guarded("cost_sync", job, lambda: True)())
+    assert product(seeded, "MZ-001").cost == D("42.00")
+    asyncio.run(guarded("cost_sync", job, lambda: True)())  # not due again for 600 s
+    assert len(erp.requests) == 1
