@@ -200,3 +200,28 @@ def test_cancel_ends_the_activity(shop, fake):
     pdd.cancel(receipt.reference)
     assert fake.created(101)[0]["status"] == 4
     assert pdd.enrolment_status(receipt.reference).status == "cancelled"
+
+
+def test_long_declarations_are_checked_in_pages(shop, fake):
+    with shop.session() as s:
+        for n in range(7):
+            s.add(PlatformItem(sku=f"P-{n}", platform="pdd", item_id=str(900 + n),
+                               sku_id=str(9000 + n)))
+    fake.goods |= {900 + n: {"valid": True, "skus": {9000 + n: {"is_valid": True}}}
+                   for n in range(7)}
+    found = connector(shop, fake, options={"page_size": 3}).eligible_products(
+        "INV-1", [f"P-{n}" for n in range(7)])
+    assert all(c.eligible for c in found) and fake.types().count(QUALIFIED) == 3
+
+
+def test_the_shipped_example_configuration_loads(tmp_path):
+    from adapters.platforms.connector import config
+
+    typo = tmp_path / "connectors.yaml"
+    typo.write_text("connectors:\n  - {name: a, kind: pdd, shop: s, gatway: 'http://x'}\n")
+    with pytest.raises(ValueError, match="gatway"):  # a misspelt setting stops start-up
+        config.load(typo)
+    loaded = config.load(config.ROOT / "config" / "connectors.example.yaml")
+    assert [(c.name, c.kind) for c in loaded.connectors] == [("pdd-flagship", "pdd")]
+    with pytest.raises(ValueError, match="unknown connector kind"):
+        config.kind_class("tmall-top")

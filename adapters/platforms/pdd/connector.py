@@ -103,10 +103,14 @@ class PddConnector(ConnectorBase):
         if not ids:
             return out
         goods = sorted({int(g) for g, _ in ids.values()})
-        answer = self.api.call(QUALIFIED, {"goods_id_list": goods, "page": 1,
-                                           "page_size": max(len(goods), 1)})
-        by_goods = {str(g.get("goods_id")): g for g in answer.get("goods_list") or []
-                    if isinstance(g, dict)}
+        size = int(self.config.options.get("page_size", 50))
+        by_goods: dict[str, dict] = {}
+        for start in range(0, len(goods), size):  # a long declaration: several calls
+            chunk = goods[start:start + size]
+            answer = self.api.call(QUALIFIED, {"goods_id_list": chunk, "page": 1,
+                                               "page_size": len(chunk)})
+            by_goods |= {str(g.get("goods_id")): g for g in answer.get("goods_list") or []
+                         if isinstance(g, dict)}
         for sku, (goods_id, sku_id) in ids.items():
             g = by_goods.get(str(goods_id))
             if g is None:
