@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 
+from adapters import feeds as _feeds  # noqa: F401  (HTTP-JSON for results, competitor prices)
 from adapters.platforms.http_json import HttpJsonSource
 from adapters.platforms.http_util import TIMEOUT
 from adapters.platforms.sandbox.seed import PLATFORMS
@@ -27,6 +28,7 @@ from bot.core.settings import Settings
 from bot.declarations import autofill as _autofill  # noqa: F401
 from bot.declarations import platform_gate as _platform_gate  # noqa: F401  (eligibility gate)
 from bot.insight import acceptance as _insight_risks  # noqa: F401  (accept_risk, card risks)
+from bot.insight import decide as _insight_decide  # noqa: F401  (recommendation, alerts)
 from bot.insight import margin as _insight_margin  # noqa: F401  (margin on the approval card)
 from bot.insight import review as _insight_review  # noqa: F401  (the review card)
 from bot.insight import scenarios as _insight_scenarios  # noqa: F401  (scenarios on cards)

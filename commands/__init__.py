@@ -6,6 +6,7 @@ from commands import (  # noqa: F401
     decisions,  # noqa: F401  (scenarios, margin after fees, accept a risk)
     declarations,  # noqa: F401  (#9: edit, excel, check, override, rules)
     drafting,  # noqa: F401  (draft says what changed, attach, hints)
+    insight,  # noqa: F401  (explain a recommendation; the alert card's mute)
     submissions,  # noqa: F401  (#8: approval card, retry, take over, uploaded)
     tasks,
 )

@@ -10,5 +10,6 @@ from storage import (
     models_connectors,  # noqa: F401
     models_costs,  # noqa: F401
     models_data,  # noqa: F401
+    models_results,  # noqa: F401
     models_watch,  # noqa: F401
 )

@@ -98,6 +98,9 @@ def register(app: typer.Typer, build_container: Callable[[], Any]) -> None:
     from bot.declarations.cli import export_app, report_app
 
     _register_decisions(app, build_container)
+    from bot.insight import decide_cli  # part 2: results, ROI, supply plan, recommendations
+
+    decide_cli.register(app, build_container)
 
     @report_app.command("metrics")
     def report_metrics(

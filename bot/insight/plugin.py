@@ -31,6 +31,9 @@ log = logging.getLogger(__name__)
 def install(container: Any, api: Any) -> None:
     _install_reports(container, api)
     _install_decisions(container, api)
+    from bot.insight import decide_plugin  # part 2: recommendation, forecast, alerts, ROI
+
+    decide_plugin.install(container, api)
 
 
 # -- metrics, review report, BI export --------------------------------------------------------
