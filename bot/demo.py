@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from decimal import Decimal
 
+from sqlalchemy import text
 from sqlmodel import select
 
 from adapters.platforms.http_json import SANDBOX_MAPPING, to_notice
@@ -64,13 +67,38 @@ WEB_CHANNELS = [
 ]
 
 
+SEED_LOCK = 7_170_718  # PostgreSQL advisory lock: one replica seeds at a time
+
+
+@contextmanager
+def one_seeder(db: Database) -> Iterator[None]:
+    """Replicas started together on an empty database seed one after the other; the later
+    ones then find everything there and add nothing. (SQLite's writers queue anyway.)"""
+    if db.dialect != "postgresql":
+        yield
+        return
+    with db.engine.connect() as conn:
+        conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+        conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": SEED_LOCK})
+        try:
+            yield
+        finally:
+            conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": SEED_LOCK})
+
+
 def is_empty(db: Database) -> bool:
     with db.session() as session:
         return session.exec(select(User.id).limit(1)).first() is None
 
 
 def seed(db: Database, settings: Settings, *, notices: bool = True) -> dict:
-    """Idempotent: running it twice adds nothing the second time."""
+    """Idempotent: running it twice adds nothing the second time — also when two replicas
+    run it at the same moment (``one_seeder``)."""
+    with one_seeder(db):
+        return _seed(db, settings, notices=notices)
+
+
+def _seed(db: Database, settings: Settings, *, notices: bool) -> dict:
     now = utcnow()
     with db.session() as session:
         if session.exec(select(Team).where(Team.code == settings.default_team)).first() is None:

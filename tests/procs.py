@@ -59,7 +59,8 @@ def empty_database(kind: str, tmp_path: Path) -> Iterator[str]:
 class App:
     """One ``promopilot run`` process."""
 
-    def __init__(self, url: str, tmp: Path, name: str, env: dict[str, str]) -> None:
+    def __init__(self, url: str, tmp: Path, name: str, env: dict[str, str],
+                 migrate: bool = False) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         base = {k: v for k, v in os.environ.items()
@@ -67,7 +68,8 @@ class App:
         base.update({**QUIET, "PROMOPILOT_DATABASE_URL": url,
                      "PROMOPILOT_PORT": str(self.port), **env})
         self.log = tmp / f"{name}.log"
-        self.proc = subprocess.Popen([PROMOPILOT, "run"], cwd=tmp, env=base,
+        args = [PROMOPILOT, "run"] + ([] if migrate else ["--no-migrate"])
+        self.proc = subprocess.Popen(args, cwd=tmp, env=base,
                                      stdout=self.log.open("ab"), stderr=subprocess.STDOUT)
 
     def tail(self, n: int = 3000) -> str:

@@ -499,7 +499,16 @@ def test_slow_work_is_still_acknowledged_inside_feishus_three_seconds(env):
     answer = env.post(card_action(button(sent.card, "认领"), open_id="ou_slow", chat_id=CHAT,
                                   message_id=sent.message_id, token=TOKEN))
     assert time.monotonic() - started < 3.0
-    assert answer.status_code == 200 and answer.json() == {}
+    assert answer.status_code == 200
+    assert answer.json()["toast"]["type"] == "info"  # "working on it", not silence
+    assert "正在处理" in answer.json()["toast"]["content"]
+    # when the work is done the clicker hears the result privately
+    deadline = time.monotonic() + 15
+    while not env.fake.to_user("ou_slow") and time.monotonic() < deadline:
+        env.drain()
+        time.sleep(0.2)
+    told = env.fake.to_user("ou_slow")
+    assert len(told) == 1 and "ou_slow" in told[0].content  # how to be added
     env.fake.contact_delay = 0.0
 
 

@@ -1,7 +1,10 @@
 """One entry point for every decision a person (or the system) makes on a task.
 
 A click from any chat, a text command and a REST call all become ``ActionRequest`` and
-go through ``perform``: once per delivery id, one transaction, then the outbox is kicked.
+go through ``perform``: once per (actor, delivery id), one transaction, then the outbox is
+kicked. Delivery ids carry their source (``slack:…``, ``feishu:…``, ``api:…``), so the key is
+(source, actor, id): two people sending the same id each act; one person reusing an id for
+another task or action is refused (409) instead of being silently "already done".
 Features register their handlers with ``@handles("name")`` (as listeners register with the
 lifecycle); an action without one is a plain lifecycle transition. The core names no feature.
 """
@@ -16,7 +19,8 @@ from sqlmodel import Session
 
 from bot.core import lifecycle
 from bot.core.actors import Actor
-from bot.core.errors import NotFound
+from bot.core.errors import Conflict, NotFound
+from bot.core.i18n import Term
 from bot.core.idempotency import Duplicate, once
 from bot.core.lifecycle import Outcome
 from storage.db import Database
@@ -31,7 +35,7 @@ class ActionRequest:
     action: str
     actor: Actor
     comment: str | None = None
-    event_id: str | None = None  # the platform's delivery id: same id → handled once
+    event_id: str | None = None  # source-prefixed delivery id: same actor + id → handled once
     version: int | None = None  # the card version the click came from
     payload: dict = field(default_factory=dict)
 
@@ -82,7 +86,8 @@ def _plain(session: Session, task: Task, req: ActionRequest) -> Outcome:
 
 def perform(db: Database, req: ActionRequest) -> ActionResult:
     """Do one action once; raises DomainError subclasses with a user-facing reason."""
-    event_key = f"action:{req.event_id}" if req.event_id else None
+    event_key = f"action:{req.actor.name}:{req.event_id}" if req.event_id else None
+    intent = {"task_id": req.task_id, "action": req.action}
 
     def work(session: Session) -> ActionResult:
         task = session.get(Task, req.task_id)
@@ -96,8 +101,15 @@ def perform(db: Database, req: ActionRequest) -> ActionResult:
         return ActionResult(req.task_id, req.action, before, outcome.after, outcome.version)
 
     try:
-        result = once(db, event_key, work)
-    except Duplicate:
+        result = once(db, event_key, work, record=intent)
+    except Duplicate as dup:
+        first = dup.record
+        if first and (first.get("task_id"), first.get("action")) != (req.task_id, req.action):
+            log.info("event id reused for another action", extra={
+                "event_id": req.event_id, "actor": req.actor.name, "first": first,
+                "task_id": req.task_id, "action": req.action})
+            raise Conflict("err.event_id_reused", task_id=first.get("task_id"),
+                           action=Term(f"action.{first.get('action')}")) from None
         with db.session() as session:
             task = session.get(Task, req.task_id)
             if task is None:

@@ -1,7 +1,9 @@
-"""A durable claim on each inbound delivery, so a redelivered click or event changes nothing.
+"""A durable claim on each piece of work, so a redelivered click or event changes nothing.
 
 The claim row is written in the same transaction as the work; a duplicate delivery hits the
-primary key, the work is rolled back, and the caller hears ``Duplicate``.
+primary key, the work is rolled back, and the caller hears ``Duplicate`` with what the first
+claim recorded (``record``: e.g. which task and action an event id was used for). Inbound
+deliveries themselves are stored first in the inbox (``bot.core.inbox``), keyed the same way.
 """
 
 from __future__ import annotations
@@ -23,36 +25,39 @@ KEEP = timedelta(hours=24)  # Feishu re-delivers up to ~6 h later; keep well bey
 
 
 class Duplicate(Exception):
-    """This delivery was handled before."""
+    """This delivery was handled before; ``record`` is what its first claim stored."""
 
-    def __init__(self, event_key: str) -> None:
+    def __init__(self, event_key: str, record: dict | None = None) -> None:
         super().__init__(event_key)
         self.event_key = event_key
+        self.record = record or {}
 
 
-def once(db: Database, event_key: str | None, work: Callable[[Session], T]) -> T:
+def once(db: Database, event_key: str | None, work: Callable[[Session], T], *,
+         record: dict | None = None) -> T:
     """Run ``work`` in one transaction unless ``event_key`` was already handled."""
     if not event_key:
         with db.session() as session:
             return work(session)
     try:
         with db.session() as session:
-            session.add(ProcessedEvent(event_key=event_key[:256]))
+            session.add(ProcessedEvent(event_key=event_key[:256], result=record or {}))
             session.flush()
             return work(session)
     except IntegrityError as exc:
-        if _is_duplicate(db, event_key):
-            raise Duplicate(event_key) from exc
+        first = _claim(db, event_key)
+        if first is not None:
+            raise Duplicate(event_key, first.result) from exc
         raise
 
 
-def _is_duplicate(db: Database, event_key: str) -> bool:
+def _claim(db: Database, event_key: str) -> ProcessedEvent | None:
     with db.session() as session:
-        return session.get(ProcessedEvent, event_key[:256]) is not None
+        return session.get(ProcessedEvent, event_key[:256])
 
 
 def seen(db: Database, event_key: str) -> bool:
-    return _is_duplicate(db, event_key)
+    return _claim(db, event_key) is not None
 
 
 def prune(db: Database) -> int:

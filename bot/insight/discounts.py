@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
-from bot.core.i18n import t
+from bot.core.i18n import normalise, t
 
 CENT = Decimal("0.01")
 ZERO = Decimal("0")
@@ -22,6 +22,18 @@ GROUPS = {"coupon": "coupon"}  # a buyer uses one shop coupon per order
 
 def cents(value: Decimal) -> Decimal:
     return value.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def yuan(value: Decimal | None) -> str:
+    """Money as people read it: ``¥1,299.00``, ``-¥0.95``; ``—`` when unknown."""
+    if value is None:
+        return "—"
+    return f"-¥{-value:,.2f}" if value < 0 else f"¥{value:,.2f}"
+
+
+def joined(items: list[str], lang: str | None) -> str:
+    """A list in a sentence: ``、`` between Chinese items, a comma between English ones."""
+    return ("、" if normalise(lang) == "zh-CN" else ", ").join(items)
 
 
 def number(value: Any) -> Decimal | None:

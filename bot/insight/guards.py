@@ -213,7 +213,10 @@ def cross_channel(session: Session, found: Deal, others: dict[str, list[Elsewher
     if not price or price <= 0:
         return []
     out = []
-    own = _lowest_rule(rules.effective(session, found.campaign).rules)
+    if "own_lowest_rule" not in found.cache:
+        found.cache["own_lowest_rule"] = _lowest_rule(rules.effective(session,
+                                                                      found.campaign).rules)
+    own = found.cache["own_lowest_rule"]
     for other in others.get(line.sku, []):
         name = _platform(session, other.platform)
         where: object = other.where or Term("deal.g.recent_price")

@@ -22,7 +22,7 @@ line by line gives the same cents. Rates keep four places (half up).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 
 from sqlmodel import Session, select
@@ -30,7 +30,7 @@ from sqlmodel import Session, select
 from bot.core import views
 from bot.core.i18n import t
 from bot.insight import fees, pricing
-from bot.insight.discounts import ZERO, Discount, Terms, cents
+from bot.insight.discounts import ZERO, Discount, Terms, cents, yuan
 from bot.insight.fees import Fees, FeeTable
 from bot.insight.pricing import PricingPolicy
 from cards.model import CardField
@@ -118,6 +118,7 @@ class Deal:
     table: FeeTable
     terms: Terms
     policy: PricingPolicy
+    cache: dict = field(default_factory=dict)  # what the guards looked up once per deal
 
     def fees(self, sku: str) -> Fees:
         product = self.products.get(sku)
@@ -199,10 +200,10 @@ def card_fields(session: Session, task: Task, declaration: Declaration | None,
         text = t("deal.m.no_cost", lang)
     else:
         rates = found.fees(thin.sku)
-        text = t("deal.m.summary", lang, total="—" if whole is None else f"¥{whole:,.2f}",
-                 sku=thin.sku, unit=f"¥{thin.unit.margin:,.2f}", rate=_pct(thin.unit.rate),
+        text = t("deal.m.summary", lang, total=yuan(whole),
+                 sku=thin.sku, unit=yuan(thin.unit.margin), rate=_pct(thin.unit.rate),
                  commission=_pct(rates.commission), payment=_pct(rates.payment),
-                 shipping=f"¥{rates.shipping:,.2f}", platform=name, version=found.table.version)
+                 shipping=yuan(rates.shipping), platform=name, version=found.table.version)
     if not found.table.configured:
         text += "\n" + t("deal.m.no_fees", lang, platform=name)
     return [CardField(label=t("deal.card.margin", lang), value=text, short=False)]

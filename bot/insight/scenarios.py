@@ -36,7 +36,7 @@ from bot.core import views
 from bot.core.i18n import Term, t
 from bot.declarations import compliance
 from bot.insight import guards
-from bot.insight.discounts import ZERO
+from bot.insight.discounts import ZERO, joined, yuan
 from bot.insight.margin import Deal, UnitMargin, deal
 from cards.model import CardField
 from storage.models import Campaign, Declaration, DeclarationLine, Task
@@ -201,7 +201,7 @@ def _option(session: Session, found: Deal, code: str, prices: dict[str, Decimal]
         if product.stock - guess.high < product.safety_stock:
             flagged.setdefault("red_line", []).append(line.sku)
     for kind, skus in flagged.items():
-        option.risks.append((f"deal.risk.{kind}", {"skus": "、".join(dict.fromkeys(skus))}))
+        option.risks.append((f"deal.risk.{kind}", {"skus": list(dict.fromkeys(skus))}))
     margin = option.margin()
     if margin is not None and margin < 0:
         option.risks.append(("deal.risk.negative", {}))
@@ -232,7 +232,12 @@ def scenarios(session: Session, task: Task,
 # -- shown: the card's compact table, the command, the API -----------------------------------------
 
 def _money(value: Decimal | None) -> str:
-    return "—" if value is None else f"¥{value:,.2f}"
+    return yuan(value)
+
+
+def risk_texts(option: Option, lang: str | None) -> list[str]:
+    return [t(key, lang, **{k: joined(v, lang) if isinstance(v, list) else v
+                            for k, v in params.items()}) for key, params in option.risks]
 
 
 def row_text(option: Option, lang: str | None) -> str:
@@ -243,7 +248,7 @@ def row_text(option: Option, lang: str | None) -> str:
     tight = option.tightest()
     margin = option.margin()
     revenue = option.revenue()
-    risks = "、".join(t(key, lang, **params) for key, params in option.risks) or \
+    risks = joined(risk_texts(option, lang), lang) or \
         t("deal.s.no_risk", lang)
     return t("deal.s.row", lang, name=name,
              off="—" if option.discount() is None else f"{option.discount():.0%}",
@@ -301,7 +306,7 @@ def as_dict(found: Deal, options: list[Option], lang: str | None = "en") -> dict
                     "units": {"low": low, "mid": mid, "high": high},
                     "margin": None if margin is None else str(margin),
                     "revenue": str(o.revenue()), "budget": str(o.budget()),
-                    "risks": [t(k, lang, **p) for k, p in o.risks],
+                    "risks": risk_texts(o, lang),
                     "lines": [line(x) for x in o.lines]})
     return {"task_id": found.task.id, "declaration_version": found.declaration.version,
             "platform": found.campaign.platform, "fees_version": found.table.version,

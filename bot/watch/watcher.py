@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import random
 import re
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -78,6 +79,12 @@ class Watcher:
         self.clock = clock
         self.respect_schedule = False  # the server's watcher polls only due sources
         self._memory: dict[str, SourceHealth] = {}
+        self._stopping = threading.Event()
+
+    def stop(self) -> None:
+        """Shutting down: a pass in progress polls no further source, and a fetch that
+        fails meanwhile (the app's own server is going away) is not counted against it."""
+        self._stopping.set()
 
     @property
     def health(self) -> dict[str, SourceHealth]:
@@ -107,6 +114,8 @@ class Watcher:
     def _run(self, only_due: bool) -> IngestReport:
         total = IngestReport()
         for source in list(self.sources):
+            if self._stopping.is_set():
+                break
             try:
                 report = self.poll(source, only_due=only_due)
             except Exception:  # noqa: BLE001 - a broken source never stops the others
@@ -140,6 +149,10 @@ class Watcher:
         try:
             notices = source.fetch()
         except Exception as exc:  # noqa: BLE001 - reported in health, retried with backoff
+            if self._stopping.is_set():
+                log.info("fetch interrupted by shutdown; not counted",
+                         extra={"source": source.name, "error": repr(exc)[:200]})
+                return IngestReport()
             self._failed(source, exc, now)
             return IngestReport()
         channel = getattr(source, "channel", None)

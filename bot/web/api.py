@@ -30,7 +30,10 @@ class ActionIn(BaseModel):
     action: str = Field(examples=["claim"])
     actor: str = Field(description="user name, e.g. li.na", examples=["li.na"])
     comment: str | None = None
-    event_id: str | None = Field(default=None, description="same id twice → handled once")
+    event_id: str | None = Field(
+        default=None, description="your request id: the same actor sending it again → done "
+        "once (the answer says duplicate); reused by that actor for another task or action → "
+        "409; other actors' ids never collide with yours")
     version: int | None = Field(default=None, description="refuse if the task has changed")
 
 
@@ -171,7 +174,8 @@ def build_router(container) -> APIRouter:
     @router.post("/tasks/{task_id}/actions", response_model=ActionOut,
                  responses={401: {"description": "no or wrong credential"},
                             403: {"description": "role may not, or a login naming someone else"},
-                            409: {"description": "state does not allow it"}})
+                            409: {"description": "state does not allow it, or the "
+                                  "event_id was used for another action"}})
     def act(task_id: int, body: ActionIn, request: Request) -> dict:
         actor = acting_name(request, body.actor, settings)  # logged in: yourself only
         with db.session() as session:

@@ -4,22 +4,45 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
+import threading
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.responses import JSONResponse
 
 import commands  # noqa: F401  (registers the commands)
 from adapters.chat.web.adapter import WebChatAdapter
 from adapters.chat.web.live import LiveHub
 from adapters.platforms.sandbox.server import build_router as sandbox_router
 from bot import wiring
+from bot.core.inbox import inbox_of
+from bot.core.leases import get_lease_settings
 from bot.core.scheduler import build_scheduler, threaded
 from bot.core.settings import Settings, get_settings
 from bot.watch.watcher import Watcher
-from bot.web import api, auth, console, login
+from bot.web import api, auth, console, dashboard, errors, login
 
 log = logging.getLogger(__name__)
+
+
+def stop_watchers_on_exit_signal(watcher: Watcher) -> None:
+    """uvicorn closes the listening socket before the lifespan's shutdown runs, so a watch
+    pass still going would find this app's own sandbox refusing and count every source as
+    failed. Stop the watchers the moment the exit signal arrives (main thread only: that is
+    where uvicorn has its handlers, which still run after this one)."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        previous = signal.getsignal(sig)
+        if not callable(previous):
+            continue
+
+        def handler(signum: int, frame: object, previous=previous) -> None:  # noqa: ANN001
+            watcher.stop()
+            previous(signum, frame)
+
+        signal.signal(sig, handler)
 
 
 def create_app(settings: Settings | None = None,
@@ -54,9 +77,12 @@ def create_app(settings: Settings | None = None,
         loop = asyncio.get_running_loop()
         state["loop"] = container.extras["loop"] = loop
         hub.bind(loop)
+        inbox = inbox_of(container)
+        stop_watchers_on_exit_signal(watcher)
         jobs = [
             ("watch", threaded(watcher.run_once), settings.watch_interval_seconds),
             ("outbox", container.dispatcher.run_due, settings.outbox_interval_seconds),
+            ("inbox", threaded(inbox.run_due), get_lease_settings().inbox_poll_seconds),
             ("submissions", threaded(submit_then_kick), settings.review_poll_seconds),
             *container.jobs,
         ]
@@ -70,15 +96,18 @@ def create_app(settings: Settings | None = None,
         try:
             yield
         finally:
-            for hook in container.extras.get("on_stop", []):
-                await hook()
+            watcher.stop()  # first: a pass still running must not count this shutdown
             if scheduler.running:
                 scheduler.shutdown(wait=False)
+            for hook in container.extras.get("on_stop", []):
+                await hook()
+            inbox.stop()  # events still queued go back to the table for the next process
 
     app = FastAPI(title="PromoPilot", version="0.1.0", lifespan=lifespan,
                   description="Promotion declarations (促销申报) run from group chats.")
     app.state.container = container
     auth.install(app, settings, container.db)  # a credential on every request that acts
+    errors.install(app, settings, html=dashboard.html_errors(container))  # one error shape
     app.include_router(api.build_router(container))
     app.include_router(login.build_router(container, console.TEMPLATES))
     app.include_router(console.build_router(container))
@@ -89,10 +118,7 @@ def create_app(settings: Settings | None = None,
             log.warning("sandbox enabled outside demo mode without PROMOPILOT_API_TOKEN: "
                         "its submitter has no credential to register with")
     wiring.install_plugins(container, app)
-
-    @app.get("/", include_in_schema=False)
-    def root() -> RedirectResponse:
-        return RedirectResponse("/console")
+    dashboard.install(app, container)  # the board at /, calendar, charts, settings; /static
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> JSONResponse:

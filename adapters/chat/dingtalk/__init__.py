@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlmodel import select
 
+from bot.core.inbox import inbox_of
 from storage.db import Database
 from storage.models import ChatBinding
 
@@ -69,7 +70,8 @@ def install(container: Any, api: Any, settings: DingTalkSettings | None = None) 
         def kick() -> None:
             container.extras.get("kick", lambda: None)()
 
-        runner = StreamRunner(settings, Inbox(container.db, settings, kick))
+        runner = StreamRunner(settings, Inbox(container.db, settings, kick,
+                                              inbox_of(container)))
         container.extras["dingtalk_stream"] = runner
 
         async def start() -> None:

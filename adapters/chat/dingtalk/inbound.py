@@ -1,9 +1,12 @@
 """What DingTalk sends us — @-mentions and card button clicks — through the one router.
 
-Per the inbound pipeline: a durable claim on the delivery id first (a redelivered frame is
-acknowledged and ignored), then the stream frame is acknowledged, then the work runs on a
-worker thread (router → domain transaction). Answers leave through the outbox, so they are
-retried and rate limited like everything else; card changes arrive the same way.
+Per the inbound pipeline: the frame is stored in the inbox first, keyed by its delivery id
+(``bot.core.inbox``; a redelivered frame is acknowledged and ignored), then acknowledged,
+then the work runs from that row on the inbox's worker threads (router → domain
+transaction) — after a crash the restarted process or another replica finishes it. Answers
+leave through the outbox, so they are retried and rate limited like everything else; card
+changes arrive the same way. Work still running after a few seconds sends the person a
+short "working on it" first.
 """
 
 from __future__ import annotations
@@ -11,7 +14,9 @@ from __future__ import annotations
 import json
 import logging
 import secrets
+import threading
 from collections.abc import Callable
+from concurrent.futures import Future
 from typing import Any
 
 from sqlmodel import Session, select
@@ -19,38 +24,70 @@ from sqlmodel import Session, select
 import commands  # noqa: F401  (registers the text commands)
 from bot.core import outbox
 from bot.core.i18n import t
-from bot.core.idempotency import Duplicate, once
+from bot.core.inbox import InboxWorker
 from bot.core.settings import get_settings
 from commands.router import Inbound, Reply, router
 from storage.db import Database
-from storage.models import ChatIdentity, ChatMessage, OutboxMessage
+from storage.models import ChatIdentity, ChatMessage, InboxEvent, OutboxMessage
 
 from .settings import DingTalkSettings
 
 log = logging.getLogger(__name__)
 CHAT = "dingtalk"
+SLOW = 3.0  # seconds: work still running then → "working on it" (the ack went at once)
 
 
 class Inbox:
     def __init__(self, db: Database, settings: DingTalkSettings,
-                 kick: Callable[[], None]) -> None:
+                 kick: Callable[[], None], worker: InboxWorker | None = None) -> None:
         self.db = db
         self.settings = settings
         self.kick = kick
+        self.worker = worker or InboxWorker(db)
+        self.worker.register(CHAT, self.process)
 
-    # -- step 2: the durable claim -------------------------------------------------------
+    # -- step 2: the durable record ------------------------------------------------------
 
-    def claim(self, kind: str, delivery_id: str) -> bool:
-        """True the first time this delivery is seen; False for a redelivery."""
-        if not delivery_id:
-            return True
+    def claim(self, kind: str, delivery_id: str, data: dict | None = None) -> int | None:
+        """Store the frame (before its ack); its inbox id, or None for a redelivery."""
+        delivery = delivery_id or f"anon:{secrets.token_hex(8)}"
+        return self.worker.accept(f"dingtalk:{kind}:{delivery}", CHAT, kind, data or {})
+
+    def start(self, event_id: int) -> Future:
+        """Process a stored frame now; if it is slow, say so to the person."""
+        future = self.worker.submit(event_id)
+        timer = threading.Timer(SLOW, self._working, args=(future, event_id))
+        timer.daemon = True
+        timer.start()
+        return future
+
+    def process(self, event: InboxEvent, inline: Callable[[], bool]) -> dict:
+        """Inbox handler: the work of one stored frame."""
+        delivery = event.key.split(":", 2)[2]
+        if event.kind == "msg":
+            self.handle_message(event.payload, delivery)
+        else:
+            self.handle_card(event.payload, delivery)
+        return {}
+
+    def _working(self, future: Future, event_id: int) -> None:
+        if future.done():
+            return
         try:
-            once(self.db, f"dingtalk:{kind}:{delivery_id}", lambda _session: None)
-            return True
-        except Duplicate:
-            log.info("dingtalk redelivery ignored", extra={"kind": kind,
-                                                           "delivery": delivery_id})
-            return False
+            with self.db.session() as session:
+                event = session.get(InboxEvent, event_id)
+                user = str((event.payload.get("userId") if event.kind == "card" else event
+                            .payload.get("senderStaffId")) or "") if event else ""
+                if event is None or event.status != "working" or not user:
+                    return
+                _add(session, OutboxMessage(
+                    key=f"{event.key}:working"[:256], chat=CHAT, channel_id="",
+                    kind="private", payload={"text": t("inbox.working",
+                                                       get_settings().language),
+                                             "user": user}))
+            self.kick()
+        except Exception as exc:  # noqa: BLE001 - only a courtesy note
+            log.warning("dingtalk 'working on it' not sent", extra={"error": repr(exc)[:200]})
 
     # -- step 4: the work ----------------------------------------------------------------
 

@@ -34,7 +34,7 @@ def connect_to(base_url: str) -> None:
 
 
 class _Handler(CallbackHandler):
-    """Claim the delivery, hand the work to a worker thread, acknowledge at once."""
+    """Store the frame in the inbox, acknowledge, and start the work on the inbox worker."""
 
     def __init__(self, inbox: Inbox, pool: ThreadPoolExecutor, kind: str) -> None:
         super().__init__()
@@ -48,13 +48,12 @@ class _Handler(CallbackHandler):
         delivery = str((data.get("msgId") if self.kind == "msg" else None)
                        or message.headers.message_id or "")
         try:
-            fresh = await asyncio.to_thread(self.inbox.claim, self.kind, delivery)
+            event_id = await asyncio.to_thread(self.inbox.claim, self.kind, delivery, data)
         except Exception:  # noqa: BLE001 - let DingTalk redeliver rather than lose it
             log.exception("could not record a dingtalk delivery", extra={"delivery": delivery})
             return AckMessage.STATUS_SYSTEM_EXCEPTION, "retry"
-        if fresh:
-            work = self.inbox.handle_message if self.kind == "msg" else self.inbox.handle_card
-            asyncio.get_running_loop().run_in_executor(self.pool, work, data, delivery)
+        if event_id is not None:  # None: a redelivery, handled the first time
+            self.inbox.start(event_id)
         return AckMessage.STATUS_OK, ({} if self.kind == "card" else "OK")
 
 

@@ -12,6 +12,7 @@ import logging
 from typing import Any
 
 from adapters.chat.feishu.settings import FeishuSettings
+from bot.core.inbox import inbox_of
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +33,7 @@ def install(container: Any, api: Any, settings: FeishuSettings | None = None) ->
     def kick() -> None:
         container.extras.get("kick", lambda: None)()
 
-    inbound = FeishuInbound(container.db, adapter, lang, kick=kick)
+    inbound = FeishuInbound(container.db, adapter, lang, kick=kick, inbox=inbox_of(container))
     container.extras["feishu"] = inbound
     adapter.mention_ids = inbound.open_ids
     api.include_router(build_router(inbound, settings))

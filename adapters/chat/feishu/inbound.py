@@ -1,11 +1,13 @@
 """What Feishu tells us: group messages that @-mention the bot and card button clicks.
 
 Both receive paths (the HTTP endpoint and the long connection) hand the SDK's typed events
-to one ``FeishuInbound``. A message is claimed once by its message id (Feishu re-delivers
-at 15 s, 5 min, 1 h, 6 h); a click goes through ``bot.core.actions`` keyed by its event id, so a
-re-delivered or double click changes state once. Replies to messages go through the
-outbox (retried, rate limited, never doubled); a click is answered at once with a toast
-and the card as it is now.
+to one ``FeishuInbound``. Each is stored in the inbox before Feishu gets its answer
+(``bot.core.inbox``): a message keyed by its message id (Feishu re-delivers at 15 s, 5 min,
+1 h, 6 h), a click by its event id, so a re-delivered or double click changes state once,
+and an event acknowledged by a process that then died is finished by the next one. Replies
+to messages go through the outbox (retried, rate limited, never doubled); a click is
+answered inside Feishu's 3 s with a toast and the card as it is now — or, when the work
+takes longer, "working on it", and the result arrives as a card update or private message.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from lark_oapi.api.im.v1 import P2ImMessageReceiveV1
+from lark_oapi.core.json import JSON
 from lark_oapi.event.callback.model.p2_card_action_trigger import (
     CallBackCard,
     P2CardActionTrigger,
@@ -29,19 +32,20 @@ from sqlmodel import Session, select
 from adapters.chat.feishu.adapter import FeishuAdapter, FeishuUser
 from adapters.chat.feishu.render import COMMENT_FIELD, VALUE_KEY, render
 from bot.core import outbox
-from bot.core.i18n import t
-from bot.core.idempotency import Duplicate, once
+from bot.core.i18n import Term, t
+from bot.core.inbox import InboxWorker
 from bot.core.users import by_chat, link
 from cards.builders import BUILDERS
 from cards.model import Card
 from commands.router import Inbound, Reply, router
 from storage.db import Database
-from storage.models import ChatIdentity, ChatMessage, OutboxMessage, User
+from storage.models import ChatIdentity, ChatMessage, InboxEvent, OutboxMessage, Task, User
 
 log = logging.getLogger(__name__)
 CHAT = "feishu"
 MISS_TTL = 60.0  # seconds an unknown open_id is not looked up again
 TASK_KINDS = {"task", "notice", "result"}  # what the "task" builder makes
+ANSWER_WITHIN = 2.0  # seconds a click waits for its result (Feishu allows 3 for the answer)
 _MENTION_KEY = re.compile(r"@_user_\d+|@_all")
 
 
@@ -53,6 +57,11 @@ def summary(card: Card) -> str:
         lines.append(" | ".join(card.table_header))
         lines += [" | ".join(line.cells) for line in card.table[:20]]
     return "\n".join(line for line in lines if line)
+
+
+def _raw(data: Any) -> dict:
+    """An SDK event as the plain JSON Feishu sent (to store it, and rebuild it later)."""
+    return json.loads(JSON.marshal(data))
 
 
 def message_text(message: Any) -> str:
@@ -80,11 +89,14 @@ def message_text(message: Any) -> str:
 
 class FeishuInbound:
     def __init__(self, db: Database, adapter: FeishuAdapter, lang: str,
-                 kick: Callable[[], None] | None = None) -> None:
+                 kick: Callable[[], None] | None = None,
+                 inbox: InboxWorker | None = None) -> None:
         self.db = db
         self.adapter = adapter
         self.lang = lang
         self.kick = kick or (lambda: None)
+        self.inbox = inbox or InboxWorker(db)
+        self.inbox.register(CHAT, self.process)
         self.bot_open_id: str | None = None
         self._misses: dict[str, float] = {}  # open_id → until when "nobody we know"
 
@@ -142,15 +154,24 @@ class FeishuInbound:
             return  # other bots (and ourselves) are not people giving commands
         if message.chat_type == "group" and not self._mentions_bot(message):
             return
-        text = self._strip_mentions(message, message_text(message))
         delivery = message.message_id or (data.header.event_id if data.header else None)
         if not delivery:
             return
-        try:
-            once(self.db, f"feishu:msg:{delivery}", lambda session: None)
-        except Duplicate:
-            log.info("feishu message re-delivered; ignored", extra={"message_id": delivery})
-            return
+        event_id = self.inbox.accept(f"feishu:msg:{delivery}", CHAT, "message", _raw(data))
+        if event_id is not None:  # None: re-delivered, the first one is answered
+            self.inbox.call(event_id, ANSWER_WITHIN)  # usually done before the answer goes
+
+    def process(self, event: InboxEvent, inline: Callable[[], bool]) -> dict:
+        """Inbox handler: the work of one stored message or click."""
+        if event.kind == "card":
+            return self._work_card(P2CardActionTrigger(event.payload), event.key, inline)
+        self._work_message(P2ImMessageReceiveV1(event.payload))
+        return {}
+
+    def _work_message(self, data: P2ImMessageReceiveV1) -> None:
+        message, sender = data.event.message, data.event.sender  # type: ignore[union-attr]
+        text = self._strip_mentions(message, message_text(message))
+        delivery = message.message_id or (data.header.event_id if data.header else None)
         ids = sender.sender_id
         open_id = (ids.open_id if ids else None) or ""
         user_ref = self.resolve(open_id, (ids.user_id if ids else None) or "",
@@ -227,27 +248,59 @@ class FeishuInbound:
         action = event.action if event else None
         packed = (action.value or {}).get(VALUE_KEY) if action else None
         operator = event.operator if event else None
-        context = event.context if event else None
         if not packed or operator is None:
             return self._toast("error", t("feishu.not_a_button", self.lang))
+        delivery = (data.header.event_id if data.header else None) or event.token
+        key = f"feishu:card:{delivery}" if delivery else f"feishu:card:anon:{id(data)}"
+        event_id = self.inbox.accept(key, CHAT, "card", _raw(data))
+        result = self._redelivered(key) if event_id is None else \
+            self.inbox.call(event_id, ANSWER_WITHIN)
+        if result is None:  # still working: the result comes as a card update or a message
+            return self._toast("info", t("inbox.working", self.lang))
+        response = self._toast(result.get("kind", "info"), str(result.get("text", "")))
+        card = self._current_card(str(result.get("chat", "")), result.get("message"))
+        if card is not None:
+            response.card = CallBackCard({"type": "raw", "data": card})
+        return response
+
+    def _work_card(self, data: P2CardActionTrigger, key: str,
+                   inline: Callable[[], bool]) -> dict:
+        event = data.event
+        action, operator, context = event.action, event.operator, event.context  # type: ignore[union-attr]
+        packed = (action.value or {}).get(VALUE_KEY)
         form = action.form_value or {}
         comment = str(form.get(COMMENT_FIELD) or action.input_value or "").strip() or None
-        header_id = data.header.event_id if data.header else None
-        delivery = header_id or event.token
         user_ref = self.resolve(operator.open_id or "", operator.user_id or "",
                                 operator.union_id or "")
         chat_id = (context.open_chat_id if context else None) or ""
-        inbound = Inbound(CHAT, chat_id, user_ref,
-                          event_id=f"feishu:{delivery}" if delivery else None)
+        inbound = Inbound(CHAT, chat_id, user_ref, event_id=key)
         reply = router.handle_click(self.db, inbound, str(packed), comment)
         kind = "success" if reply.ok else "error"
         if reply.result is not None and reply.result.duplicate:
             kind = "info"
-        response = self._toast(kind, reply.text)
-        card = self._current_card(chat_id, context.open_message_id if context else None)
-        if card is not None:
-            response.card = CallBackCard({"type": "raw", "data": card})
-        return response
+        result = {"kind": kind, "text": reply.text, "chat": chat_id,
+                  "message": context.open_message_id if context else None,
+                  "task_id": reply.result.task_id if reply.result else None}
+        if not inline() and not reply.ok:  # nobody is waiting for the toast: say it privately
+            with self.db.session() as session:
+                self._enqueue_private(session, operator.open_id or user_ref, chat_id,
+                                      reply.text, f"{key}:answer")
+            self.kick()
+        return result
+
+    def _redelivered(self, key: str) -> dict | None:
+        """A click Feishu delivered again: what the first one answered (None: still working)."""
+        first = self.inbox.find(key)
+        if first is None or first.status != "done":
+            return None
+        result = dict(first.result or {})
+        if result.get("kind") == "success" and result.get("task_id"):
+            with self.db.session() as session:
+                task = session.get(Task, result["task_id"])
+            if task is not None:
+                result.update(kind="info", text=t("ok.duplicate", self.lang, task_id=task.id,
+                                                  state=Term(f"state.{task.state}")))
+        return result
 
     def _current_card(self, chat_id: str, message_id: str | None) -> dict | None:
         """The clicked card as the database says now (locked after a decision)."""

@@ -14,6 +14,8 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import Response
 
+from bot.core.inbox import inbox_of
+
 from .client import SlackChatAdapter
 from .inbound import SlackInbound, build_bolt
 from .settings import SlackSettings
@@ -37,7 +39,8 @@ def install(container: Any, api: Any, settings: SlackSettings | None = None) -> 
         if fn is not None:
             fn()
 
-    work = SlackInbound(container.db, adapter, kick)
+    work = SlackInbound(container.db, adapter, kick, inbox_of(container),
+                        loop=lambda: container.extras.get("loop"))
     bolt = build_bolt(settings, work)
     container.extras["slack_app"] = bolt
     handler = AsyncSlackRequestHandler(bolt)

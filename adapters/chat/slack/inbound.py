@@ -1,10 +1,13 @@
 """Slack → PromoPilot: the slack-bolt listeners.
 
-Every listener acknowledges first (bolt answers Slack as soon as ``ack()`` runs, well inside
-the 3-second budget) and then does the work: a durable claim on the delivery id so a retry or
-a re-sent payload is ignored, the router in a worker thread (it is synchronous and talks to
-the database), and the answer — a refused click becomes an ephemeral to the clicker only.
-The card itself is refreshed through the outbox, which the action kicks after commit.
+Every delivery is stored in the inbox first (``bot.core.inbox``, keyed ``slack:<delivery
+id>``: a retry or a re-sent payload finds its row and changes nothing), then acknowledged
+(bolt answers Slack as soon as ``ack()`` runs, well inside the 3-second budget; events are
+stored by a listener middleware, before bolt's own ack), then processed from that row on the
+inbox's worker threads: the router (synchronous, it talks to the database) and the answer — a
+refused click becomes an ephemeral to the clicker only. If the work takes longer than a
+moment the person hears "working on it"; if the process dies first, the restarted process or
+another replica finishes the row. The card itself is refreshed through the outbox.
 """
 
 from __future__ import annotations
@@ -13,22 +16,25 @@ import asyncio
 import json
 import logging
 import re
+import secrets
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from datetime import timedelta
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.respond.async_respond import AsyncRespond
 
 from bot.core.actors import ROLES
 from bot.core.i18n import looks_chinese, normalise, roles, t
-from bot.core.idempotency import Duplicate, once
+from bot.core.inbox import InboxWorker
 from bot.core.ports import ChatDeliveryError
 from bot.core.settings import get_settings
 from bot.core.users import by_chat
 from commands.router import Inbound, Reply, router
 from storage.db import Database
-from storage.models import OutboxMessage
+from storage.models import InboxEvent, OutboxMessage
 from storage.types import utcnow
 
 from .client import SlackChatAdapter
@@ -41,6 +47,7 @@ CHAT = "slack"
 _USER_REF = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
 _LEADING_MENTION = re.compile(r"^\s*<@[UW][A-Z0-9]+(?:\|[^>]*)?>\s*")
 _LINK = re.compile(r"<((?:https?|mailto):[^|>]+)(?:\|([^>]*))?>")
+SLOW = 2.0  # seconds: work still running after this → "working on it" to the person
 
 
 def command_text(text: str, *, strip_mention: bool) -> str:
@@ -58,23 +65,69 @@ class SlackInbound:
     """The work behind each listener, kept apart from bolt so it reads top to bottom."""
 
     def __init__(self, db: Database, adapter: SlackChatAdapter,
-                 kick: Callable[[], None]) -> None:
+                 kick: Callable[[], None], inbox: InboxWorker | None = None,
+                 loop: Callable[[], asyncio.AbstractEventLoop | None] = lambda: None) -> None:
         self.db = db
         self.adapter = adapter
         self.kick = kick
+        self.inbox = inbox or InboxWorker(db)
+        self.inbox.register(CHAT, self.process)
+        self.loop = loop  # the app's loop: Slack calls run there (the limiter lives there)
+        self._worked: dict[int, Future] = {}  # set when the work is done, before the answer
 
-    # -- the synchronous part (worker thread) ------------------------------------------
+    # -- the synchronous part (inbox worker thread) --------------------------------------
 
-    def _claim(self, delivery: str | None) -> bool:
-        """True the first time this delivery is seen (kept for the idempotency window)."""
-        if not delivery:
-            return True
+    def process(self, event: InboxEvent, inline: Callable[[], bool]) -> dict:
+        """Do the work of one stored delivery and answer the person (on the app's loop)."""
+        p = event.payload
+        user, channel = str(p.get("user", "")), str(p.get("channel", ""))
+        inbound = Inbound(CHAT, channel, user, event_id=event.key)
+        if event.kind == "click":
+            reply = self.click(inbound, str(p.get("value", "")), p.get("comment"))
+            answer = self._after_click(reply, user, channel, str(p.get("action", "")))
+        elif event.kind == "command":
+            reply = self.text(inbound, str(p.get("text") or "help"))
+            answer = self._answer_command(reply, user, channel, str(p.get("text", "")),
+                                          str(p.get("response_url", "")))
+        else:
+            reply = self.text(inbound, str(p.get("text", "")))
+            answer = self._answer_text(reply, user, channel, str(p.get("text", "")),
+                                       p.get("thread_ts"), bool(p.get("direct")))
+        worked = self._worked.get(event.id or 0)
+        if worked is not None and not worked.done():
+            worked.set_result(True)
+        self._on_loop(answer)
+        return {"ok": reply.ok}
+
+    def _on_loop(self, answer: Any) -> None:
+        loop = self.loop()
+        if loop is None or loop.is_closed():
+            answer.close()
+            log.warning("slack answer dropped: the app is not running")
+            return
+        asyncio.run_coroutine_threadsafe(answer, loop).result(60)
+
+    async def _accept(self, kind: str, delivery: str | None, payload: dict) -> int | None:
+        """Store the delivery before it is acknowledged; None for a redelivery."""
+        key = f"slack:{delivery or 'anon:' + secrets.token_hex(8)}"
+        return await asyncio.to_thread(self.inbox.accept, key, CHAT, kind, payload)
+
+    async def run(self, event_id: int | None, user: str, channel: str | None) -> None:
+        """Process a stored delivery now; a slow one gets "working on it" first."""
+        if event_id is None:
+            return
+        worked = self._worked[event_id] = Future()
+        self.inbox.submit(event_id)
         try:
-            once(self.db, f"slack:{delivery}", lambda _session: None)
-        except Duplicate:
-            log.info("duplicate slack delivery ignored", extra={"delivery": delivery})
-            return False
-        return True
+            await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(worked)), SLOW)
+        except TimeoutError:
+            lang = await asyncio.to_thread(self.user_lang, user)
+            try:
+                await self.adapter.send_private(user, t("inbox.working", lang), channel)
+            except ChatDeliveryError as exc:
+                log.info("slack 'working on it' not sent", extra={"error": str(exc)[:200]})
+        finally:
+            self._worked.pop(event_id, None)
 
     def _lang_hint(self, user_id: str) -> str | None:
         """People we don't know yet hear the team's default language."""
@@ -82,17 +135,13 @@ class SlackInbound:
             known = by_chat(session, CHAT, user_id)
         return None if known else get_settings().language
 
-    def click(self, inbound: Inbound, value: str, comment: str | None) -> Reply | None:
-        if not self._claim(inbound.event_id):
-            return None
+    def click(self, inbound: Inbound, value: str, comment: str | None) -> Reply:
         inbound.lang_hint = self._lang_hint(inbound.user_ref)
         reply = router.handle_click(self.db, inbound, value, comment)
         reply.extra["unknown_user"] = inbound.lang_hint is not None
         return reply
 
-    def text(self, inbound: Inbound, text: str) -> Reply | None:
-        if not self._claim(inbound.event_id):
-            return None
+    def text(self, inbound: Inbound, text: str) -> Reply:
         unknown = self._lang_hint(inbound.user_ref) is not None
         reply = router.handle_text(self.db, inbound, text)
         reply.extra["unknown_user"] = unknown
@@ -115,7 +164,7 @@ class SlackInbound:
 
     # -- async entry points --------------------------------------------------------------
 
-    async def on_click(self, body: dict, action: dict) -> None:
+    async def on_click(self, body: dict, action: dict, ack: Any) -> None:
         user = (body.get("user") or {}).get("id", "")
         channel = ((body.get("channel") or {}).get("id")
                    or (body.get("container") or {}).get("channel_id") or "")
@@ -124,12 +173,13 @@ class SlackInbound:
         name, needs_input = parse_action_id(str(action.get("action_id", "")))
         value = str(action.get("value") or "")
         if needs_input:
+            await ack()
             await self._ask_reason(body, user, channel, message_ts, name, value)
             return
-        delivery = self._delivery_id(body, action)
-        inbound = Inbound(CHAT, channel, user, event_id=delivery)
-        reply = await asyncio.to_thread(self.click, inbound, value, None)
-        await self._after_click(reply, user, channel, name)
+        event_id = await self._accept("click", self._delivery_id(body, action), {
+            "user": user, "channel": channel, "value": value, "action": name})
+        await ack()
+        await self.run(event_id, user, channel)
 
     async def _ask_reason(self, body: dict, user: str, channel: str, message_ts: str,
                           name: str, value: str) -> None:
@@ -144,20 +194,18 @@ class SlackInbound:
             example = "/promo " + t(f"example.{name}", lang, task_id=task_id)
             await self._private(user, t("err.reason_required", lang, example=example), channel)
 
-    async def on_view_submission(self, body: dict, view: dict) -> None:
+    async def on_view_submission(self, body: dict, view: dict, ack: Any) -> None:
         user = (body.get("user") or {}).get("id", "")
         meta = json.loads(view.get("private_metadata") or "{}")
-        comment = _comment(view)
         channel = str(meta.get("c") or "")
-        inbound = Inbound(CHAT, channel, user, event_id=f"view:{view.get('id', '')}")
-        reply = await asyncio.to_thread(self.click, inbound, str(meta.get("v", "")), comment)
-        name = str(meta.get("v", "")).split("|")[1] if "|" in str(meta.get("v", "")) else ""
-        await self._after_click(reply, user, channel, name)
+        value = str(meta.get("v", ""))
+        event_id = await self._accept("click", f"view:{view.get('id', '')}", {
+            "user": user, "channel": channel, "value": value, "comment": _comment(view),
+            "action": value.split("|")[1] if "|" in value else ""})
+        await ack()
+        await self.run(event_id, user, channel)
 
-    async def _after_click(self, reply: Reply | None, user: str, channel: str,
-                           action: str) -> None:
-        if reply is None:  # a re-delivery: the first one answered already
-            return
+    async def _after_click(self, reply: Reply, user: str, channel: str, action: str) -> None:
         self._kick_unless_done(reply)
         await self.explain_unknown(reply, user, None)
         if not reply.ok:
@@ -165,13 +213,17 @@ class SlackInbound:
                                                    "action": action})
             await self._private(user, reply.text, channel)
 
-    async def on_text(self, *, user: str, channel: str, text: str, delivery: str | None,
-                      thread_ts: str | None, direct: bool) -> None:
-        """An @mention in a channel or a direct message to the app."""
-        inbound = Inbound(CHAT, channel, user, event_id=delivery)
-        reply = await asyncio.to_thread(self.text, inbound, text)
-        if reply is None:
-            return
+    async def accept_event(self, body: dict, event: dict, direct: bool) -> int | None:
+        """An @mention in a channel or a direct message to the app, stored before the ack."""
+        delivery = f"evt:{body.get('event_id')}" if body.get("event_id") else None
+        return await self._accept("text", delivery, {
+            "user": str(event.get("user", "")), "channel": str(event.get("channel", "")),
+            "text": command_text(str(event.get("text", "")), strip_mention=True),
+            "thread_ts": None if direct else (event.get("thread_ts") or event.get("ts")),
+            "direct": direct})
+
+    async def _answer_text(self, reply: Reply, user: str, channel: str, text: str,
+                           thread_ts: str | None, direct: bool) -> None:
         self._kick_unless_done(reply)
         await self.explain_unknown(reply, user, "zh-CN" if looks_chinese(text) else None)
         try:
@@ -195,16 +247,20 @@ class SlackInbound:
             await self.adapter.call("chat_postMessage", channel, channel=channel,
                                      thread_ts=thread_ts, **message)
 
-    async def on_command(self, command: dict, respond: Any) -> None:
+    async def on_command(self, command: dict, ack: Any) -> None:
         """``/promo list`` … answered through the command's response_url."""
         user = str(command.get("user_id", ""))
         channel = str(command.get("channel_id", ""))
         delivery = f"cmd:{command.get('trigger_id')}" if command.get("trigger_id") else None
-        inbound = Inbound(CHAT, channel, user, event_id=delivery)
-        text = command_text(str(command.get("text", "")), strip_mention=False)
-        reply = await asyncio.to_thread(self.text, inbound, text or "help")
-        if reply is None:
-            return
+        event_id = await self._accept("command", delivery, {
+            "user": user, "channel": channel, "response_url": command.get("response_url"),
+            "text": command_text(str(command.get("text", "")), strip_mention=False)})
+        await ack()
+        await self.run(event_id, user, channel)
+
+    async def _answer_command(self, reply: Reply, user: str, channel: str, text: str,
+                              response_url: str) -> None:
+        respond = AsyncRespond(response_url=response_url)
         self._kick_unless_done(reply)
         await self.explain_unknown(reply, user, "zh-CN" if looks_chinese(text) else None)
         kind = "ephemeral" if reply.private else "in_channel"
@@ -274,8 +330,7 @@ def build_bolt(settings: SlackSettings, work: SlackInbound) -> AsyncApp:
 
     @app.action(re.compile(f"^{re.escape(ACTION_PREFIX)}"))
     async def click(ack, body, action) -> None:  # noqa: ANN001 - bolt injects by name
-        await ack()
-        await work.on_click(body, action)
+        await work.on_click(body, action, ack)  # stored, then acknowledged, then done
 
     @app.action(re.compile(f"^{re.escape(LINK_ACTION)}"))
     async def link_button(ack) -> None:  # noqa: ANN001 - Slack opens the URL itself
@@ -283,33 +338,36 @@ def build_bolt(settings: SlackSettings, work: SlackInbound) -> AsyncApp:
 
     @app.view("pp_comment")
     async def comment(ack, body, view) -> None:  # noqa: ANN001
-        lang = await asyncio.to_thread(work.user_lang, (body.get("user") or {}).get("id", ""))
         if not _comment(view):
+            lang = await asyncio.to_thread(work.user_lang,
+                                           (body.get("user") or {}).get("id", ""))
             await ack(response_action="errors", errors={"comment": t("slack.reason_empty",
                                                                      lang)})
             return
-        await ack()
-        await work.on_view_submission(body, view)
+        await work.on_view_submission(body, view, ack)
 
     @app.command("/promo")
-    async def promo(ack, command, respond) -> None:  # noqa: ANN001
-        await ack()
-        await work.on_command(command, respond)
+    async def promo(ack, command) -> None:  # noqa: ANN001
+        await work.on_command(command, ack)
 
-    @app.event("app_mention")
-    async def mention(body, event) -> None:  # noqa: ANN001 - events are acked by bolt first
-        await work.on_text(user=str(event.get("user", "")), channel=str(event.get("channel", "")),
-                           text=command_text(str(event.get("text", "")), strip_mention=True),
-                           delivery=f"evt:{body.get('event_id')}" if body.get("event_id") else None,
-                           thread_ts=event.get("thread_ts") or event.get("ts"), direct=False)
+    def stored(direct: bool) -> Callable:
+        """Listener middleware: events are acknowledged by bolt before the listener runs,
+        so they are stored here, before that ack (a failure → 500 → Slack retries)."""
+        async def store(body, event, context, next) -> None:  # noqa: ANN001, A002
+            ours = not direct or (event.get("channel_type") == "im" and not event.get(
+                "subtype") and not event.get("bot_id"))  # channel chatter is not for us
+            context["inbox_event"] = await work.accept_event(body, event, direct) \
+                if ours else None
+            await next()
+        return store
 
-    @app.event("message")
-    async def direct_message(body, event) -> None:  # noqa: ANN001
-        if event.get("channel_type") != "im" or event.get("subtype") or event.get("bot_id"):
-            return  # channel chatter is not for us; mentions arrive as app_mention
-        await work.on_text(user=str(event.get("user", "")), channel=str(event.get("channel", "")),
-                           text=command_text(str(event.get("text", "")), strip_mention=True),
-                           delivery=f"evt:{body.get('event_id')}" if body.get("event_id") else None,
-                           thread_ts=None, direct=True)
+    @app.event("app_mention", middleware=[stored(False)])
+    async def mention(event, context) -> None:  # noqa: ANN001
+        await work.run(context.get("inbox_event"), str(event.get("user", "")),
+                       str(event.get("channel", "")))
+
+    @app.event("message", middleware=[stored(True)])
+    async def direct_message(event, context) -> None:  # noqa: ANN001
+        await work.run(context.get("inbox_event"), str(event.get("user", "")), None)
 
     return app
