@@ -37,6 +37,7 @@ from storage.models import (
 )
 from storage.models_approval import ApprovalRound, SubmissionRun
 from storage.models_data import RuleProposal
+from storage.models_results import AlertLog
 from storage.models_watch import SourceState
 
 T = datetime(2026, 11, 30, 22, 8, tzinfo=UTC)  # stored (UTC)
@@ -149,9 +150,21 @@ def scene(db) -> dict[str, dict]:
                                 rule={"kind": "min_stock", "min": 100}, task_id=tid,
                                 decided_by=manager.id, decided_at=T, rule_version=2)
         s.add(proposal)
+        alert = AlertLog(key="t-display:stock", kind="stock_cross", subject="t-display:stock",
+                         task_id=tid, platform="tmall", sku="SKU", created_at=T,
+                         detail={"stock": 50, "safety": 40, "in_transit": 0, "expected": 30,
+                                 "high": 45, "left_after": 20, "suggest": 35,
+                                 "method": "holt_winters", "days_left": 2})
+        muted = AlertLog(key="t-display:price", kind="competitor_price", task_id=tid,
+                         subject="t-display:price", platform="tmall", sku="SKU", created_at=T,
+                         muted_by="li.na", muted_at=T,
+                         detail={"ours": "99.00", "theirs": "80.00", "competitor": "竞店",
+                                 "gap": "0.192", "threshold": "0.05", "url": ""})
+        s.add(alert)
+        s.add(muted)
         s.flush()
         ids = {"run": run.id, "proposal": proposal.id, "round": rnd.id,
-               "version": declaration.version}
+               "version": declaration.version, "alert": alert.id, "muted": muted.id}
     at = T - timedelta(hours=3)
     week = datetime(2026, 11, 30, 16, 0, tzinfo=UTC)
     reminder = {"task_id": tid, "tier": "24h", "deadline": T.isoformat(), "due": T.isoformat(),
@@ -173,6 +186,8 @@ def scene(db) -> dict[str, dict]:
                    "at": (T + timedelta(hours=1)).isoformat(), "tz": None},
         "declaration": {"task_id": tid},
         "rule_proposal": {"proposal_id": ids["proposal"]},
+        "insight_alert": {"alert_id": ids["alert"]},  # decided at T
+        "insight_alert:muted": {"alert_id": ids["muted"]},  # muted at T
         # the review of the week 12-01 – 12-07: it starts at the team's midnight, which is
         # 16:00 on 11-30 in UTC (a reader must see 2026-12-01, never the UTC day)
         "review": {"team_id": None, "period": "2026-W49", "start": week.isoformat(),
