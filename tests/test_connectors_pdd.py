@@ -192,6 +192,7 @@ def test_timeouts_are_retried_then_reported(shop, fake):
         connector(shop, fake, waits).eligible_products("INV-1", ["A-1"])
     assert failed.value.kind == "unavailable" and len(waits) == 3
     assert "超时" in failed.value.message("zh-CN")
+    assert "拼多多 暂时不可用" in repr(failed.value)  # what the submission card shows
 
 
 def test_cancel_ends_the_activity(shop, fake):

@@ -33,6 +33,10 @@ class ConnectorError(Exception):
         return {"platform": self.platform or "?", "code": "" if self.code is None else self.code,
                 "detail": self.detail or "—"}
 
+    def __repr__(self) -> str:
+        """What a submission card shows as the channel's error (``repr``): the team's words."""
+        return f"{type(self).__name__}: {self.message(None)}"
+
     def message(self, lang: str | None) -> str:
         return t(self.key, lang, **{**self.params, "platform": platform_term(self.platform)})
 
