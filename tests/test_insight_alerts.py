@@ -109,3 +109,33 @@ def test_a_stale_price_or_one_inside_the_threshold_is_no_alert(db, tmp_path):
     with db.session() as s:  # 竞店A is 20 days old; 竞店B is 4.2 % below (threshold 5 %)
         found = alerts.competitor_conditions(s, NOW, alerts.AlertSettings(_env_file=None))
     assert found == []
+
+
+def test_the_alert_job_reads_the_configured_source_and_survives_its_failure(db, monkeypatch):
+    from types import SimpleNamespace
+
+    from bot.core.settings import Settings
+    from bot.insight.decide_plugin import run_alerts
+
+    running(db)
+    with db.session() as s:  # only the competitor's price matters here, whatever the date
+        p2 = s.exec(select(Product).where(Product.sku == "P2")).one()
+        p2.stock = 5000
+        s.add(p2)
+    kicked = []
+    container = SimpleNamespace(db=db, settings=Settings(database_url=db.url, _env_file=None),
+                                extras={"is_leader": lambda: True, "kick": lambda: kicked.append(1)})
+    prices = [{"platform": "tmall", "sku": "P1", "competitor": "竞店A", "price": "150"}]
+    with FeedServer(prices) as feed:
+        monkeypatch.setenv("PROMOPILOT_COMPETITOR_PRICES_URL", feed.url)
+        monkeypatch.setenv("PROMOPILOT_COMPETITOR_PRICES_TOKEN", "tok-1")
+        alerts.get_alert_settings.cache_clear()
+        try:
+            feed.trouble = [500] * 4  # every retry fails: logged, the sweep still runs
+            assert run_alerts(container) == 0 and not kicked
+            assert run_alerts(container) == 1 and kicked  # read now; the card goes out
+            assert feed.requests[-1][1]["Authorization"] == "Bearer tok-1"
+            container.extras["is_leader"] = lambda: False
+            assert run_alerts(container) == 0  # another replica leads
+        finally:
+            alerts.get_alert_settings.cache_clear()

@@ -122,3 +122,31 @@ def test_no_history_at_all_is_said_not_guessed(db, lang):
     texts = {r.factor: r.text(lang) for r in rec.reasons}
     assert next(r for r in rec.reasons if r.factor == "history").points == 0
     assert ("还没有" if lang == "zh-CN" else "no results") in texts["history"]
+
+
+def test_what_was_shown_when_the_team_decided_is_logged_and_scored_later(db):
+    from decimal import Decimal
+
+    from sqlmodel import select
+
+    from bot.core.actions import ActionRequest, perform
+    from bot.core.actors import Actor
+    from storage.models import Campaign, User
+    from storage.models_results import CampaignResult, RecommendationLog
+
+    ids = history.build(db)
+    with db.session() as s:
+        li = s.exec(select(User).where(User.name == "li.na")).one()
+        actor = Actor.of(li)
+    perform(db, ActionRequest(ids["new_subsidy"], "claim", actor))
+    perform(db, ActionRequest(ids["new_subsidy"], "release", actor))  # not new → new: no row
+    with db.session() as s:
+        row = s.exec(select(RecommendationLog)).one()
+        assert (row.task_id, row.verdict, row.decided) == (ids["new_subsidy"], "skip", "claim")
+        assert set(row.detail["points"]) == {"history", "stock", "budget", "slot", "rejection"}
+        campaign = s.get(Campaign, s.get(Task, ids["new_subsidy"]).campaign_id)
+        s.add(CampaignResult(campaign_id=campaign.id, platform="tmall", sku="P1", units=100,
+                             orders=100, gmv=Decimal("10945.00"), fees=Decimal("30000")))
+    with db.session() as s:
+        scored = recommend_backtest.logged(s)
+    assert scored == {"logged": 1, "decided": 1, "hits": 1, "hit_rate": 1.0}  # it lost money

@@ -7,7 +7,7 @@ commission 5 %, payment 0.6 %, shipping ¥6 a parcel; JD 5 %, 0.6 %, ¥5.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -124,6 +124,11 @@ def test_roi_per_platform_type_and_slot_matches_the_hand_computation(db, tmp_pat
     assert by_slot[("tmall", "频道页")]["roi"] == "6.79"
     assert found["total"]["roi"] == "3.14"  # 21030 / 6700 = 3.1388
     assert found["total"]["net"] == "1173.00"  # 7873.00 − 6700
+    with db.session() as s:  # the review report's ROI of the week the campaigns ended in
+        week = datetime(2026, 9, 28, tzinfo=SH)
+        assert roi.review_roi(s, week, week + timedelta(days=7), None, None) == D("3.14")
+        assert roi.review_roi(s, week, week + timedelta(days=7), ["jd"], None) == D("5.96")
+        assert roi.review_roi(s, week - timedelta(days=7), week, None, None) is None
 
 
 def test_cli_imports_a_gbk_csv_and_an_http_json_source_and_reports_roi(db, tmp_path,
