@@ -29,12 +29,12 @@ def fetch_json(url: str, token: str | None = None) -> Any:
     try:
         response = _get(url, headers)
     except (RetryableHTTPError, httpx.HTTPError) as exc:
-        log.warning("feed unreadable", extra={"url": url[:200], "error": repr(exc)[:300]})
+        log.warning("feed unreadable", extra={"url": url.split("?")[0][:200], "error": repr(exc)[:300]})
         raise feeds.FeedError(str(exc)[:300] or type(exc).__name__) from exc
     try:
         return response.json()
     except ValueError as exc:
-        log.warning("feed sent no JSON", extra={"url": url[:200],
+        log.warning("feed sent no JSON", extra={"url": url.split("?")[0][:200],
                                                 "body": response.text[:120]})
         raise feeds.FeedError(f"not JSON: {response.text[:80]!r}") from exc
 
