@@ -20,7 +20,7 @@ from bot.core.settings import Settings
 from bot.declarations import plugin as declarations_plugin
 from bot.web.auth import SIGNED_ELSEWHERE, needs_credential
 from cards.callback import CallbackData
-from storage.models import Task, User
+from storage.models import ChatBinding, Task, User
 from tests.conftest import LiveServer, free_port
 from tests.fakes import data_pool as pool
 
@@ -220,6 +220,48 @@ TABLE = [
            refused=lambda r: r.status_code == 403 and "管理员" in r.json()["detail"]["message"],
            succeeded=lambda r: r.status_code == 200 and r.json()["duplicate"] is False,
            token_may_name=False),
+]
+def binding(db) -> dict:
+    with db.session() as s:
+        row = ChatBinding(chat="web", channel_id="to-remove", platform="jd")
+        s.add(row)
+        s.flush()
+        return {"binding": row.id}
+
+
+def person(db) -> dict:
+    with db.session() as s:
+        return {"user": s.exec(select(User.id).where(User.name == "chen.jing")).one()}
+
+
+def dashboard_refusal(r: httpx.Response) -> bool:
+    """The settings' own check: admins only (the manager may look, not change)."""
+    return r.status_code == 403 and r.json()["detail"]["code"] == "dash.settings.admins_only"
+
+
+# The dashboard (bot/web/dashboard.py): a board click goes through the chat router like any click.
+TABLE += [
+    Acting("POST", "/dash/act", in_approval,
+           lambda c, who: {"url": "/dash/act", "data": {
+               "user": who, "value": CallbackData("approve", c["task"], c["version"]).pack()}},
+           wrong="wang.fang", right="zhou.qiang",
+           refused=lambda r: r.status_code == 200 and "refused" in r.text and "批准" in r.text,
+           succeeded=lambda r: r.status_code == 200 and "flash ok" in r.text),
+    Acting("POST", "/dash/settings/bindings", lambda db: {},
+           lambda c, who: {"url": "/dash/settings/bindings", "data": {
+               "user": who, "chat": "web", "channel_id": f"new-{who}", "platform": "jd"}},
+           wrong="zhou.qiang", right="admin", refused=dashboard_refusal,
+           succeeded=lambda r: r.status_code == 303),
+    Acting("POST", "/dash/settings/bindings/{binding_id}/delete", binding,
+           lambda c, who: {"url": f"/dash/settings/bindings/{c['binding']}/delete",
+                           "data": {"user": who}},
+           wrong="zhou.qiang", right="admin", refused=dashboard_refusal,
+           succeeded=lambda r: r.status_code == 303),
+    Acting("POST", "/dash/settings/users/{user_id}/roles", person,
+           lambda c, who: {"url": f"/dash/settings/users/{c['user']}/roles",
+                           "data": {"user": who, "roles": ["design", "market"]}},
+           wrong="zhou.qiang", right="admin", refused=dashboard_refusal,
+           succeeded=lambda r: r.status_code == 303),
 ]
 # Acting routes outside the table, and why.
 SEPARATE = {

@@ -125,12 +125,23 @@ def build_router(container) -> APIRouter:
                     title=campaign.title, platform=campaign.platform,
                     skip_reason=task.skip_reason, last_error=task.last_error)
 
-    @router.get("/campaigns", response_model=list[CampaignOut])
-    def campaigns(platform: str | None = None) -> list[Campaign]:
+    def checked(request: Request, session, **given: str | None):
+        """Filter values checked like the dashboard's: an unknown one is a 422 that lists
+        the known values (never a 200 with an empty list)."""
+        from bot.web.dash_data import parse_filters
+
+        return parse_filters(session, {k: v or "" for k, v in given.items()}, None,
+                             request_lang(request, settings))
+
+    @router.get("/campaigns", response_model=list[CampaignOut],
+                responses={422: {"description": "an unknown platform"}})
+    def campaigns(request: Request, platform: str | None = Query(
+            default=None, description="comma-separated platform codes")) -> list[Campaign]:
         with db.session() as session:
+            wanted = checked(request, session, platform=platform).platform
             query = select(Campaign).order_by(Campaign.registration_end, Campaign.id)
-            if platform:
-                query = query.where(Campaign.platform == platform)
+            if wanted:
+                query = query.where(Campaign.platform.in_(wanted))
             return list(session.exec(query))
 
     @router.get("/users", response_model=list[UserOut])
@@ -138,22 +149,27 @@ def build_router(container) -> APIRouter:
         with db.session() as session:
             return list(session.exec(select(User).order_by(User.id)))
 
-    @router.get("/tasks", response_model=list[TaskOut])
-    def tasks(state: str | None = Query(default=None, description="comma-separated states"),
-              platform: str | None = None) -> list[dict]:
+    @router.get("/tasks", response_model=list[TaskOut],
+                responses={422: {"description": "an unknown state or platform"}})
+    def tasks(request: Request,
+              state: str | None = Query(default=None, description="comma-separated states"),
+              platform: str | None = Query(default=None,
+                                           description="comma-separated platform codes")
+              ) -> list[dict]:
         with db.session() as session:
+            wanted = checked(request, session, state=state, platform=platform)
             query = (select(Task, Campaign, User.name)
                      .join(Campaign, Campaign.id == Task.campaign_id)
                      .join(User, User.id == Task.claimed_by, isouter=True)
                      .order_by(Task.deadline, Task.id))
-            if state:
-                query = query.where(Task.state.in_(state.split(",")))
-            if platform:
-                query = query.where(Campaign.platform == platform)
+            if wanted.state:
+                query = query.where(Task.state.in_(wanted.state))
+            if wanted.platform:
+                query = query.where(Campaign.platform.in_(wanted.platform))
             return [task_out(t, c, n) for t, c, n in session.exec(query)]
 
     @router.get("/tasks/{task_id}", response_model=TaskDetail)
-    def task(task_id: int) -> dict:
+    def task(task_id: int, request: Request) -> dict:
         from bot.declarations.autofill import current
 
         with db.session() as session:
@@ -162,7 +178,8 @@ def build_router(container) -> APIRouter:
                                .join(User, User.id == Task.claimed_by, isouter=True)
                                .where(Task.id == task_id)).first()
             if row is None:
-                raise HTTPException(404, f"task {task_id} not found")
+                raise refuse(404, "err.not_found", request_lang(request, settings),
+                             task_id=task_id)
             t, c, n = row
             declaration, lines = current(session, task_id)
             history = session.exec(select(AuditEvent).where(AuditEvent.task_id == task_id)
@@ -181,7 +198,8 @@ def build_router(container) -> APIRouter:
         with db.session() as session:
             user = by_name(session, actor)
         if user is None or not user.active:
-            raise HTTPException(403, f"unknown actor {body.actor!r}")
+            raise refuse(403, "auth.unknown_user", request_lang(request, settings),
+                         name=str(actor)[:64])
         lang = normalise(request.headers.get("accept-language") or user.lang)
         try:
             result = perform(db, ActionRequest(

@@ -14,9 +14,10 @@ Three kinds of caller (``Principal.kind``):
   one is set, as it always did.
 
 ``AuthGate`` (pure ASGI, so server-sent events stream through untouched) decides before
-routing: ``/api``, ``/console`` and ``/sandbox`` need a credential for every method, and so
-does every other POST/PUT/PATCH/DELETE the app serves, except the chat webhooks and the RPA
-callback, which check their own signatures (``SIGNED_ELSEWHERE``), and the login form.
+routing: ``/api``, ``/console``, ``/sandbox`` and the dashboard (``/``, ``/dash``) need a
+credential for every method, and so does every other POST/PUT/PATCH/DELETE the app serves,
+except the chat webhooks and the RPA callback, which check their own signatures
+(``SIGNED_ELSEWHERE``), and the login form.
 Default-deny: a route a plugin adds later is covered without anyone remembering to.
 Role checks stay in the domain (a refused approval is the domain's refusal, in zh-CN/en).
 """
@@ -54,7 +55,8 @@ CSRF_HEADER = "x-csrf-token"
 CSRF_FIELD = "csrf_token"
 IDENTITY_FIELDS = ("user", "actor")  # who a body says is acting
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-PROTECTED_PREFIXES = ("/api", "/console", "/sandbox")
+PROTECTED_PREFIXES = ("/api", "/console", "/sandbox", "/dash")
+PROTECTED_PATHS = frozenset({"/"})  # the dashboard's board (its other pages are under /dash)
 # Acting endpoints that verify their own signature and stay as they are.
 SIGNED_ELSEWHERE = frozenset({"/slack/events", "/feishu/events", "/submissions/rpa/callback"})
 LOGIN_PATH, LOGOUT_PATH = "/console/login", "/console/logout"
@@ -165,6 +167,8 @@ def session_secret(settings: Settings, var_dir: Path | None = None) -> str:
 def needs_credential(method: str, path: str) -> bool:
     if path in SIGNED_ELSEWHERE or path in (LOGIN_PATH, LOGOUT_PATH):
         return False
+    if path in PROTECTED_PATHS:
+        return True
     if any(path == p or path.startswith(p + "/") for p in PROTECTED_PREFIXES):
         return not (method in SAFE_METHODS and PUBLIC_READS.match(path))
     return method not in SAFE_METHODS

@@ -26,7 +26,7 @@ from sqlmodel import select
 from bot.core.i18n import t
 from bot.core.inbox import inbox_of
 from bot.web.auth import acting_name, csrf_token, principal_of, request_lang
-from bot.web.dashboard.common import page_lang
+from bot.web.dash_common import page_lang
 from cards.model import Card
 from cards.render_html import render_html
 from commands import Inbound
