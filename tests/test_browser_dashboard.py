@@ -143,6 +143,7 @@ def test_board_filter_narrows_the_list_and_actions_go_through_the_router(live, b
 
 def test_a_chart_renders_with_data(live, browser, js_errors):
     dashboard_data.history(live.container.db)
+    dashboard_data.results(live.container.db)
     page = new_page(browser, js_errors, live, person="zhou.qiang")
     page.goto(f"{live.url}/dash/charts")
     page.locator(".charts[data-ready='1']").wait_for(timeout=15_000)
@@ -153,7 +154,9 @@ def test_a_chart_renders_with_data(live, browser, js_errors):
     reasons = page.evaluate("echarts.getInstanceByDom(document.getElementById("
                             "'chart-reasons')).getOption().yAxis[0].data")
     assert set(reasons) == {"价格", "主图"}
-    assert "promopilot import results" in page.locator("#roi-empty").inner_text()
+    roi = page.evaluate("echarts.getInstanceByDom(document.getElementById('chart-roi'))"
+                        ".getOption().series.map(s => [s.name, s.data])")
+    assert ["天猫", [3.25, None]] in roi and ["京东", [None, 1.5]] in roi  # 大促, 秒杀
     shot(page, "charts")
 
 

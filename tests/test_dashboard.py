@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import csv
 import io
-import sys
-import types
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -368,19 +366,15 @@ def test_charts_feed_has_the_metrics_and_says_what_fills_roi(client, seeded):
     [jd] = data["reasons"]
     assert jd["platform"] == "jd" and {r["reason"] for r in jd["reasons"]} == {
         t("learn.cat.price", "en"), t("learn.cat.image", "en")}
-    assert data["roi"] == [] and "promopilot import results" in data["roi_empty"]
+    assert data["roi"] is None and "promopilot import results" in data["roi_empty"]
     assert client.get("/dash/api/charts?since=7y").status_code == 422
 
-    module = types.ModuleType("bot.insight.results")  # the results feature, once it lands
-    module.roi_by_campaign_type = lambda session, start, end, platforms: [
-        {"type": "大促", "roi": "3.25"}, {"type": "秒杀", "roi": 1.5}]
-    sys.modules["bot.insight.results"] = module
-    try:
-        data = client.get("/dash/api/charts").json()
-    finally:
-        del sys.modules["bot.insight.results"]
-    assert data["roi"] == [{"type": "大促", "roi": 3.25}, {"type": "秒杀", "roi": 1.5}]
+    dashboard_data.results(seeded)
+    data = client.get("/dash/api/charts").json()
     assert data["roi_empty"] is None
+    by_platform = {row["platform"]: row["values"] for row in data["roi"]["series"]}
+    assert by_platform["tmall"][data["roi"]["types"].index("大促")] == 3.25
+    assert by_platform["jd"][data["roi"]["types"].index("秒杀")] == 1.5
 
 
 # -- actions from the board -------------------------------------------------------------------------

@@ -3,18 +3,16 @@ platform, deadlines met vs missed, hours from notice to submission, ROI by campa
 
 The numbers are the team metrics' (``bot.insight.metrics.compute``, the same definitions as
 the review report and ``GET /api/metrics``); rejection reasons are the learning feature's
-categories (``rejection_records``). ROI needs campaign results, which another part of
-``bot.insight`` imports: when ``bot.insight.results.roi_by_campaign_type(session, start,
-end, platforms)`` exists it is shown, else the chart says which import fills it.
+categories (``rejection_records``). ROI by campaign type is ``bot.insight.roi`` over the
+imported campaign results (``campaign_results``: ``promopilot import results``); without
+results in the window the chart says which import fills it.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 from collections import Counter
 from datetime import datetime
-from decimal import Decimal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
@@ -30,33 +28,27 @@ from storage.types import utcnow
 log = logging.getLogger(__name__)
 WINDOWS = ("30d", "90d", "365d")
 TOP_REASONS = 5
-ROI_MODULE, ROI_FUNCTION = "bot.insight.results", "roi_by_campaign_type"
 ROI_IMPORT = "promopilot import results <file>"  # what fills the ROI chart (docs/dashboard.md)
 
 
-def roi_by_type(session: Session, start: datetime, end: datetime,
-                platforms: list[str]) -> list[dict] | None:
-    """``[{"type", "roi"}]`` from the campaign results, or None while there are none."""
-    try:
-        module = importlib.import_module(ROI_MODULE)
-    except ImportError:
+def roi_by_type(session: Session, start: datetime, end: datetime, platforms: list[str],
+                names: dict[str, str]) -> dict | None:
+    """ROI (GMV ÷ fees) per campaign type and platform from the imported campaign results
+    (``bot.insight.roi``), or None while there are none in the window."""
+    from bot.insight import roi
+
+    pairs = roi.rows_in(session, start, end, platforms or None)
+    if not pairs:
         return None
-    source = getattr(module, ROI_FUNCTION, None)
-    if source is None:
-        return None
-    try:
-        found = source(session, start, end, platforms or None) or []
-    except Exception:  # noqa: BLE001 - the other charts still show
-        log.exception("ROI by campaign type failed", extra={"source": ROI_MODULE})
-        return None
-    out = []
-    for row in found:
-        try:
-            out.append({"type": str(row["type"] or "—"),
-                        "roi": float(Decimal(str(row["roi"])))})
-        except (KeyError, TypeError, ValueError, ArithmeticError):
-            log.warning("ROI row unreadable", extra={"row": repr(row)[:200]})
-    return out or None
+    groups = roi.group(session, pairs, "type")  # keys (platform, campaign type)
+    types = sorted({g.key[1] or "—" for g in groups})
+    series = []
+    for code in sorted({g.key[0] for g in groups}):
+        values = {g.key[1] or "—": g.roi for g in groups if g.key[0] == code}
+        series.append({"platform": code, "name": names.get(code, code),
+                       "values": [None if values.get(k) is None else float(values[k])
+                                  for k in types]})
+    return {"types": types, "series": series}
 
 
 def reasons(session: Session, start: datetime, end: datetime, platforms: list[str],
@@ -103,12 +95,12 @@ def chart_data(session: Session, start: datetime, end: datetime, platforms: list
                     "avg_hours": None if b.avg_hours_to_submit is None
                     else round(b.avg_hours_to_submit, 1)})
     top = reasons(session, start, end, platforms, lang)
-    roi = roi_by_type(session, start, end, platforms)
+    roi = roi_by_type(session, start, end, platforms, names)
     return {
         "platforms": per,
         "reasons": [{"platform": p, "name": names.get(p, p), "reasons": rs}
                     for p, rs in sorted(top.items())],
-        "roi": roi or [],
+        "roi": roi,
         "roi_empty": None if roi else t("dash.charts.roi_empty", lang, command=ROI_IMPORT),
         "labels": {k: t(f"dash.charts.{k}", lang) for k in (
             "accepted", "rejected", "rate", "met", "missed", "hours", "roi", "count",

@@ -62,10 +62,10 @@
         })
       });
     }
-    if (data.roi.length) {
-      chart("chart-roi", bars(data.roi.map(function (x) { return x.type; }), [
-        { name: L.roi, type: "bar", data: data.roi.map(function (x) { return x.roi; }), itemStyle: { color: "#f80" }, label: { show: true } }
-      ], L.roi));
+    if (data.roi) {  // campaign types along the axis, one bar per platform
+      chart("chart-roi", bars(data.roi.types, data.roi.series.map(function (s) {
+        return { name: s.name, type: "bar", data: s.values, label: { show: true } };
+      }), L.roi));
     } else {
       var note = document.getElementById("roi-empty");
       document.getElementById("chart-roi").style.display = "none";
