@@ -1,8 +1,10 @@
 """``POST /feishu/events``: events and card callbacks over HTTP, answered inside 3 s.
 
-Verify first (``security.open_request``), answer the URL-verification challenge, then do
-the work in a worker thread (the router is synchronous and hits the database). If the work
-outlasts Feishu's budget we acknowledge anyway; the outbox updates the card afterwards.
+Verify first (``security.open_request``), answer the URL-verification challenge, then
+store the event in the inbox and do the work, in a worker thread (the router is synchronous
+and hits the database). If the work outlasts Feishu's budget we answer anyway — once the
+event is stored ("working on it" for a click; the outbox updates the card afterwards). An
+event that could not even be stored in time is answered 503, so Feishu delivers it again.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -22,21 +25,27 @@ from lark_oapi.event.callback.model.p2_card_action_trigger import P2CardActionTr
 from adapters.chat.feishu.inbound import FeishuInbound
 from adapters.chat.feishu.security import Rejected, open_request
 from adapters.chat.feishu.settings import FeishuSettings
+from bot.core.i18n import t
 
 log = logging.getLogger(__name__)
 ACK_BUDGET = 2.5  # seconds; Feishu gives 3
+STORE_BUDGET = 2.9  # an event not stored by then is refused, for Feishu to send it again
 MESSAGE, CARD_ACTION = "im.message.receive_v1", "card.action.trigger"
 
 
-def dispatch(inbound: FeishuInbound, payload: dict[str, Any]) -> dict[str, Any]:
+def dispatch(inbound: FeishuInbound, payload: dict[str, Any],
+             stored: threading.Event | None = None) -> dict[str, Any]:
     """Route one verified v2 payload to its handler; the answer body for Feishu."""
+    stored = stored or threading.Event()
     header = payload.get("header") if isinstance(payload.get("header"), dict) else {}
     event_type = header.get("event_type")
     if event_type == MESSAGE:
-        inbound.on_message(P2ImMessageReceiveV1(payload))
+        inbound.on_message(P2ImMessageReceiveV1(payload), stored)
         return {}
     if event_type == CARD_ACTION:
-        return json.loads(JSON.marshal(inbound.on_card_action(P2CardActionTrigger(payload))))
+        return json.loads(JSON.marshal(inbound.on_card_action(P2CardActionTrigger(payload),
+                                                              stored)))
+    stored.set()
     log.info("feishu event ignored", extra={"event_type": str(event_type)[:80],
                                             "schema": str(payload.get("schema"))[:10]})
     return {}
@@ -59,13 +68,21 @@ def build_router(inbound: FeishuInbound, settings: FeishuSettings,
             return JSONResponse({"msg": "rejected"}, status_code=exc.status)
         if payload.get("type") == "url_verification":
             return JSONResponse({"challenge": str(payload.get("challenge", ""))})
+        stored = threading.Event()
         future = asyncio.get_running_loop().run_in_executor(executor, dispatch, inbound,
-                                                            payload)
+                                                            payload, stored)
         done, _ = await asyncio.wait({future}, timeout=ACK_BUDGET)
         if not done:
+            if not await asyncio.to_thread(stored.wait, STORE_BUDGET - ACK_BUDGET):
+                log.error("feishu event not stored in time; refused so Feishu sends it again",
+                          extra={"budget": STORE_BUDGET})
+                return JSONResponse({"msg": "busy"}, status_code=503)
             log.warning("feishu work outlasted the ack budget; acknowledged",
                         extra={"budget": ACK_BUDGET})
-            return JSONResponse({})
+            kind = ((payload.get("header") or {}) if isinstance(payload.get("header"), dict)
+                    else {}).get("event_type")
+            return JSONResponse({"toast": {"type": "info", "content": t(
+                "inbox.working", inbound.lang)}} if kind == CARD_ACTION else {})
         try:
             return JSONResponse(future.result())
         except Exception:  # noqa: BLE001 - logged; Feishu gets an answer regardless

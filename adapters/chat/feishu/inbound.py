@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -57,6 +58,11 @@ def summary(card: Card) -> str:
         lines.append(" | ".join(card.table_header))
         lines += [" | ".join(line.cells) for line in card.table[:20]]
     return "\n".join(line for line in lines if line)
+
+
+def _left(started: float) -> float:
+    """What remains of the time a click may wait for its answer (storing it took some)."""
+    return max(0.2, ANSWER_WITHIN - (time.monotonic() - started))
 
 
 def _raw(data: Any) -> dict:
@@ -145,7 +151,10 @@ class FeishuInbound:
 
     # -- messages ----------------------------------------------------------------------
 
-    def on_message(self, data: P2ImMessageReceiveV1) -> None:
+    def on_message(self, data: P2ImMessageReceiveV1,
+                   stored: threading.Event | None = None) -> None:
+        """``stored`` is set once the event is safe in the inbox (the endpoint may answer)."""
+        started = time.monotonic()
         event = data.event
         if event is None or event.message is None or event.sender is None:
             return
@@ -158,8 +167,10 @@ class FeishuInbound:
         if not delivery:
             return
         event_id = self.inbox.accept(f"feishu:msg:{delivery}", CHAT, "message", _raw(data))
+        if stored is not None:
+            stored.set()
         if event_id is not None:  # None: re-delivered, the first one is answered
-            self.inbox.call(event_id, ANSWER_WITHIN)  # usually done before the answer goes
+            self.inbox.call(event_id, _left(started))  # usually done before the answer goes
 
     def process(self, event: InboxEvent, inline: Callable[[], bool]) -> dict:
         """Inbox handler: the work of one stored message or click."""
@@ -243,7 +254,9 @@ class FeishuInbound:
 
     # -- card buttons ------------------------------------------------------------------
 
-    def on_card_action(self, data: P2CardActionTrigger) -> P2CardActionTriggerResponse:
+    def on_card_action(self, data: P2CardActionTrigger,
+                       stored: threading.Event | None = None) -> P2CardActionTriggerResponse:
+        started = time.monotonic()
         event = data.event
         action = event.action if event else None
         packed = (action.value or {}).get(VALUE_KEY) if action else None
@@ -253,8 +266,10 @@ class FeishuInbound:
         delivery = (data.header.event_id if data.header else None) or event.token
         key = f"feishu:card:{delivery}" if delivery else f"feishu:card:anon:{id(data)}"
         event_id = self.inbox.accept(key, CHAT, "card", _raw(data))
+        if stored is not None:
+            stored.set()
         result = self._redelivered(key) if event_id is None else \
-            self.inbox.call(event_id, ANSWER_WITHIN)
+            self.inbox.call(event_id, _left(started))
         if result is None:  # still working: the result comes as a card update or a message
             return self._toast("info", t("inbox.working", self.lang))
         response = self._toast(result.get("kind", "info"), str(result.get("text", "")))

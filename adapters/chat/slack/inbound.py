@@ -105,7 +105,16 @@ class SlackInbound:
             answer.close()
             log.warning("slack answer dropped: the app is not running")
             return
-        asyncio.run_coroutine_threadsafe(answer, loop).result(60)
+        future = asyncio.run_coroutine_threadsafe(answer, loop)
+        for _ in range(60):  # a minute at most, and not past the loop's end (shutdown)
+            try:
+                future.result(1)
+                return
+            except TimeoutError:
+                if loop.is_closed() or not loop.is_running():
+                    log.warning("slack answer not sent: the app stopped meanwhile")
+                    return
+        future.cancel()
 
     async def _accept(self, kind: str, delivery: str | None, payload: dict) -> int | None:
         """Store the delivery before it is acknowledged; None for a redelivery."""
