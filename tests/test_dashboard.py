@@ -441,3 +441,58 @@ def test_every_text_the_templates_name_is_in_both_catalogs():
     missing = sorted(k for k in found if k not in zh or k not in en)
     assert not missing, missing
     assert all(any(k.startswith(f) for k in en) for f in families), families
+
+
+def test_the_declaration_form_acts_as_the_logged_in_person_with_its_csrf_token(settings, seeded):
+    """修改申报单 outside the demo: the form names the logged-in person (no picker), carries
+    the session's CSRF token, is styled like the dashboard, and says the pack is a .zip."""
+    import re
+
+    from bot.declarations import plugin as declarations_plugin
+    from bot.web.app import create_app
+    from tests.fakes import data_pool as pool
+
+    tid = pool.task(seeded, "jd", {"categories": ["家电数码"], "min_discount": 0.2,
+                                   "min_stock": 30}, state="claimed")
+    pool.act(seeded, tid, "draft", "li.na")
+    with seeded.session() as s:
+        set_password(s, "li.na", "correct horse battery")
+    secure = settings.model_copy(update={"demo": False, "api_token": SecretStr("t0ken")})
+    with TestClient(create_app(secure), raise_server_exceptions=False) as c:
+        form = c.get("/console/login").text
+        token = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
+        c.post("/console/login", data={"username": "li.na", "password": "correct horse battery",
+                                       "csrf_token": token})
+        url = declarations_plugin.link(tid, "edit", secure).replace(secure.base_url, "")
+        page = c.get(url).text
+        assert 'id="me"' in page and "李娜(运营)" in page and '<select name="user"' not in page
+        assert '/static/pp.css' in page
+        assert "压缩包" in page and "只下载报名 Excel 表格" in page  # the .zip says so
+        fields = dict(re.findall(r'<input type="hidden" name="(csrf_token|user)" value="([^"]*)"',
+                                 page))
+        assert fields["user"] == "li.na" and fields["csrf_token"]
+        skus = re.findall(r'name="sku" value="([^"]+)"', page)
+        prices = re.findall(r'name="price" value="([^"]*)"', page)
+        stocks = re.findall(r'name="stock" value="([^"]*)"', page)
+        saved = c.post(url, data={**fields, "sku": skus, "price": prices,
+                                  "stock": ["77", *stocks[1:]]}, follow_redirects=False)
+        assert saved.status_code == 303, saved.text[:300]
+        assert "已保存 1 处修改" in c.get(saved.headers["location"]).text
+        forged = c.post(url, data={"user": "li.na", "sku": skus, "price": prices,
+                                   "stock": stocks})
+        assert forged.status_code == 403  # no CSRF token: refused by the gate
+    with seeded.session() as s:
+        edit = s.exec(select(AuditEvent).where(AuditEvent.task_id == tid,
+                                               AuditEvent.action == "edit_declaration")).one()
+        assert edit.actor == "li.na"
+
+
+def test_the_demo_form_preselects_the_person_picked_in_the_console(client, seeded):
+    from bot.declarations import plugin as declarations_plugin
+    from tests.fakes import data_pool as pool
+
+    tid = pool.task(seeded, "jd", {"categories": ["家电数码"]}, state="claimed")
+    pool.act(seeded, tid, "draft", "li.na")
+    url = declarations_plugin.link(tid, "edit").replace("http://127.0.0.1:8000", "")
+    page = client.get(url.split("?")[0], cookies={"pp_as": "li.na"}).text
+    assert '<option value="li.na" selected>' in page

@@ -118,7 +118,8 @@ def test_excel_command_gives_the_card_with_links(guarded):
     reply = say(db, "alex", f"excel {tid}")
     assert f"/console/declarations/{tid}/bundle" in reply.text
     labels = {b.label: b.url for b in reply.card.buttons}
-    assert labels["Download Excel"].endswith(f"/console/declarations/{tid}/bundle")
+    assert labels["Download the registration pack (.zip: Excel and documents)"].endswith(
+        f"/console/declarations/{tid}/bundle")  # says it is a .zip
     assert labels["Edit"].endswith(f"/console/declarations/{tid}/edit")
     assert "passed" in reply.card.fields[0].value
     assert "declaration v1" in reply.card.text and "Pre-check: passed." in reply.card.text  # template

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import logging
 from decimal import Decimal
+from pathlib import Path
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from jinja2 import Environment, select_autoescape
+from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import BaseModel
 from sqlalchemy.pool import NullPool
 from sqlmodel import Session, select
@@ -64,32 +65,41 @@ def override_handler(session: Session, task: Task, req: actions.ActionRequest) -
 
 # -- console: edit form and downloads ---------------------------------------------------------------
 
-_HTML = Environment(autoescape=select_autoescape(default=True)).from_string("""<!doctype html>
-<html lang="{{ lang }}"><head><meta charset="utf-8"><title>{{ title }}</title>
-<style>body{font-family:sans-serif;margin:2em}td,th{padding:4px 8px}input{width:7em}
-.err{color:#b00}.ok{color:#070}</style></head><body>
-<h2>{{ title }}</h2>{% if message %}<p class="ok">{{ message }}</p>{% endif %}
-<form method="post"><label>{{ user_label }} <select name="user">{% for u in users %}
-<option value="{{ u.name }}"{% if u.name == user %} selected{% endif %}>{{ u.display_name }}</option>
-{% endfor %}</select></label>
-<table><tr><th>SKU</th><th>{{ h_list }}</th><th>{{ h_price }}</th><th>{{ h_stock }}</th><th>✕</th></tr>
-{% for l in lines %}<tr><td>{{ l.sku }}<input type="hidden" name="sku" value="{{ l.sku }}"></td>
-<td>{{ l.list_price }}</td><td><input name="price" value="{{ l.promo_price }}"></td>
-<td><input name="stock" value="{{ l.promo_stock }}"></td>
-<td><input type="checkbox" name="remove" value="{{ l.sku }}"></td></tr>{% endfor %}</table>
-<button type="submit">{{ save }}</button></form>
-{% if issues %}<h3>{{ precheck }}</h3><ul>{% for i in issues %}<li class="err">{{ i }}</li>{% endfor %}</ul>
-{% endif %}{% if hints %}<h3 id="hints">{{ hints_title }}</h3><ul>{% for i in hints %}<li>⚠ {{ i }}</li>
-{% endfor %}</ul>{% endif %}{% if left_out %}<h3 id="left-out">{{ left_out_title }}</h3><ul>
-{% for i in left_out %}<li>{{ i }}</li>{% endfor %}</ul>{% endif %}
-<p><a href="{{ bundle }}">{{ excel }}</a></p></body></html>""")
+# The form's page (bot/declarations/edit_form.html), in the dashboard's stylesheet.
+_HTML = Environment(loader=FileSystemLoader(Path(__file__).parent),
+                    autoescape=select_autoescape(default=True)).get_template("edit_form.html")
+
+
+def _principal(request: Request):
+    """Who the credential gate (``bot.web.auth``) says is asking; None when nobody."""
+    return getattr(request.state, "principal", None)
+
+
+def _acting(request: Request, named: str | None, lang: str) -> str:
+    """A console login edits as itself (the gate refuses a form naming someone else); the
+    demo's picker or the team token names the person."""
+    principal = _principal(request)
+    if principal is not None and principal.kind == "session":
+        return principal.name
+    if not named:
+        raise HTTPException(422, {"code": "auth.name_required",
+                                  "message": t("auth.name_required", lang)})
+    return named
+
+
+def _page_lang(request: Request, settings) -> str:
+    """``?lang=``, the dashboard's toggle (cookie), the person's own, then the team's."""
+    principal = _principal(request)
+    chosen = request.query_params.get("lang") or request.cookies.get("pp_lang") or (
+        principal.lang if principal is not None and principal.lang else None)
+    return normalise(chosen or settings.language)
 
 
 class LineEditIn(BaseModel):
     """A line edit; ``price``/``stock`` as typed (``"￥1,299"``, ``"２０"``) or JSON numbers,
     read by the one number parser: a value it refuses is a 422 with the reason, never a 500."""
 
-    user: str
+    user: str | None = None  # a console login: yourself (naming someone else is refused)
     sku: str
     price: str | int | float | None = None
     stock: str | int | float | None = None
@@ -100,24 +110,36 @@ def build_router(container) -> APIRouter:
     db, settings = container.db, container.settings
     router = APIRouter(prefix="/console", include_in_schema=False)
 
-    def actor_for(session: Session, name: str) -> Actor:
+    def actor_for(session: Session, name: str, lang: str | None = None) -> Actor:
         user = session.exec(select(User).where(User.name == name)).first()
         if user is None or not user.active:
-            raise HTTPException(403, f"unknown user {name[:40]!r}")
+            lang = normalise(lang or settings.language)
+            raise HTTPException(403, {"code": "auth.unknown_user",
+                                      "message": t("auth.unknown_user", lang, name=name[:40])})
         return Actor.of(user)
 
     def apply_edit(session: Session, task_id: int, actor: Actor, sku: str, changes: dict) -> None:
         task = session.get(Task, task_id)
         if task is None:
-            raise HTTPException(404, f"task {task_id} not found")
+            raise HTTPException(404, {"code": "err.not_found", "message": t(
+                "err.not_found", actor.lang, task_id=task_id)})
         declarations.edit(session, task, actor, sku, changes)
 
-    def page(task_id: int, user: str, lang: str, message: str = "") -> str:
+    def page(task_id: int, user: str, lang: str, message: str = "", request: Request | None = None,
+             ok: bool = True) -> str:
+        principal = _principal(request) if request is not None else None
+        me = ({"name": principal.name, "display": principal.display_name}
+              if principal is not None and principal.kind == "session" else None)
+        session_data = request.scope.get("session") if request is not None else None
+        csrf = (session_data or {}).get("csrf", "") if me else ""
+        if not user and request is not None:  # the demo's picker (dashboard and console)
+            user = request.cookies.get("pp_as", "")
         with db.session() as session:
             task = session.get(Task, task_id)
             declaration, lines = declarations.current(session, task_id)
             if task is None or declaration is None:
-                raise HTTPException(404, f"task {task_id} has no declaration")
+                raise HTTPException(404, {"code": "err.no_declaration", "message": t(
+                    "err.no_declaration", lang, task_id=task_id)})
             campaign = session.get(Campaign, task.campaign_id)
             found = compliance.check(session, task, declaration)
             issues = [v.describe(lang) for v in found if v.severity == "error"]
@@ -130,9 +152,12 @@ def build_router(container) -> APIRouter:
         return _HTML.render(
             lang=lang, title=t("dcard.title", lang, task_id=task_id, version=declaration.version,
                                title=campaign.title if campaign else ""),
-            lines=lines, users=users, user=user, issues=issues, message=message,
+            lines=lines, users=users, user=user, issues=issues, message=message, ok=ok,
             bundle=link(task_id, "bundle", settings), excel=t("dcard.excel", lang),
-            precheck=t("dcard.precheck", lang), save=t("dcard.edit", lang), user_label="👤",
+            excel_url=link(task_id, "excel", settings), excel_only=t("dform.excel_only", lang),
+            task_id=task_id, me=me, csrf=csrf, acting_as=t("dash.acting_as", lang),
+            console=t("dash.nav.console", lang),
+            precheck=t("dcard.precheck", lang), save=t("dform.save", lang),
             h_list=t("card.col.list", lang), h_price=t("card.col.promo", lang),
             h_stock=t("card.col.stock", lang), hints=hints, hints_title=t("dform.hints", lang),
             left_out=left_out, left_out_title=t("dcard.left_out", lang, n=(fill or {}).get(
@@ -142,13 +167,13 @@ def build_router(container) -> APIRouter:
     def edit_form(task_id: int, request: Request, user: str = "", exp: int | None = None,
                   sig: str | None = None, msg: str = "") -> str:
         verify(settings, task_id, "edit", exp, sig)
-        lang = normalise(request.query_params.get("lang") or settings.language)
-        return page(task_id, user, lang, msg)
+        return page(task_id, user, _page_lang(request, settings), msg, request)
 
     @router.post("/declarations/{task_id}/edit")
-    async def edit_submit(task_id: int, request: Request, user: str = Form(...),
+    async def edit_submit(task_id: int, request: Request, user: str = Form(""),
                           exp: int | None = None, sig: str | None = None) -> Response:
         verify(settings, task_id, "edit", exp, sig)
+        user = _acting(request, user or None, _page_lang(request, settings))
         form = await request.form()
         skus, prices, stocks = form.getlist("sku"), form.getlist("price"), form.getlist("stock")
         removed = set(form.getlist("remove"))
@@ -175,20 +200,22 @@ def build_router(container) -> APIRouter:
                         apply_edit(session, task_id, actor, str(sku), changes)
                         changed += 1
         except DomainError as exc:
-            return HTMLResponse(page(task_id, user, lang, exc.message(lang)), status_code=exc.status)
+            return HTMLResponse(page(task_id, user, lang, exc.message(lang), request, ok=False),
+                                status_code=exc.status)
         container.extras.get("kick", lambda: None)()
         params = {**dict(request.query_params), "user": user, "msg": t("dform.saved", lang, n=changed)}
         return RedirectResponse(f"/console/declarations/{task_id}/edit?{urlencode(params)}",
                                 status_code=303)
 
     @router.post("/api/declarations/{task_id}/lines")
-    def edit_line(task_id: int, body: LineEditIn) -> dict:
+    def edit_line(task_id: int, body: LineEditIn, request: Request) -> dict:
         """JSON edit of one line (the console's form posts here too)."""
         changes = {k: v for k, v in (("price", body.price), ("stock", body.stock)) if v is not None}
         if body.remove:
             changes = {"remove": "1"}
+        name = _acting(request, body.user, _page_lang(request, settings))
         with db.session() as session:
-            actor = actor_for(session, body.user)
+            actor = actor_for(session, name)
             try:
                 apply_edit(session, task_id, actor, body.sku, changes)
             except DomainError as exc:
