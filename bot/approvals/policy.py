@@ -8,7 +8,6 @@ and matches them against the rules. It also holds the human gates (see ``bot.app
 from __future__ import annotations
 
 import os
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from decimal import Decimal
@@ -19,6 +18,7 @@ import yaml
 from pydantic import BaseModel, Field, ValidationError
 from sqlmodel import Session, select
 
+from bot.core.policies import PolicyHolder
 from bot.core.settings import ROOT
 from bot.core.users import members_with_role
 from storage.models import Campaign, Declaration, DeclarationLine, Product, Task, Team, User
@@ -81,25 +81,9 @@ def load(path: Path | str | None = None) -> Policy:
     return policy
 
 
-_current: Policy | None = None
-
-
-def current() -> Policy:
-    global _current
-    if _current is None:
-        _current = load()
-    return _current
-
-
-@contextmanager
-def use(policy: Policy):
-    """Swap the policy (tests, a reload); restores the previous one afterwards."""
-    global _current
-    previous, _current = _current, policy
-    try:
-        yield policy
-    finally:
-        _current = previous
+_holder: PolicyHolder[Policy] = PolicyHolder(load)
+current = _holder.current
+use = _holder.use  # swap the policy (tests, a reload, trial weights)
 
 
 @dataclass

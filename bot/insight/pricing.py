@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 import os
-from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ import yaml
 from pydantic import BaseModel, Field, ValidationError
 
 from bot.core.errors import Invalid
+from bot.core.policies import PolicyHolder
 from bot.core.settings import ROOT
 from bot.insight.discounts import Terms, cents, number, parse_discount
 from storage.models import Campaign, Product
@@ -86,25 +86,9 @@ def load(path: Path | None = None) -> PricingPolicy:
     return policy
 
 
-_current: PricingPolicy | None = None
-
-
-def current() -> PricingPolicy:
-    global _current
-    if _current is None:
-        _current = load()
-    return _current
-
-
-@contextmanager
-def use(policy: PricingPolicy):
-    """Swap the pricing policy (tests, a reload); restores the previous one afterwards."""
-    global _current
-    previous, _current = _current, policy
-    try:
-        yield policy
-    finally:
-        _current = previous
+_holder: PolicyHolder[PricingPolicy] = PolicyHolder(load)
+current = _holder.current
+use = _holder.use  # swap the policy (tests, a reload, trial weights)
 
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ import yaml
 from pydantic import BaseModel, Field, ValidationError
 
 from bot.core.errors import Invalid
+from bot.core.policies import PolicyHolder
 from bot.core.settings import ROOT
 
 log = logging.getLogger(__name__)
@@ -105,22 +105,6 @@ def load(path: Path | None = None) -> RecommendationPolicy:
     return policy
 
 
-_current: RecommendationPolicy | None = None
-
-
-def current() -> RecommendationPolicy:
-    global _current
-    if _current is None:
-        _current = load()
-    return _current
-
-
-@contextmanager
-def use(policy: RecommendationPolicy):
-    """Swap the policy (tests, the back-test's trial weights); restores it afterwards."""
-    global _current
-    previous, _current = _current, policy
-    try:
-        yield policy
-    finally:
-        _current = previous
+_holder: PolicyHolder[RecommendationPolicy] = PolicyHolder(load)
+current = _holder.current
+use = _holder.use  # swap the policy (tests, a reload, trial weights)
