@@ -7,19 +7,15 @@ docs/insight.md.
 
 from __future__ import annotations
 
-import os
-import re
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, model_validator
 
 from adapters.erp.file_drop import ALIASES, FileCostSource
 from adapters.erp.http_json import CostMapping, HttpJsonCostSource
+from adapters.yaml_config import duplicate_names, load_model
 from bot.core.ports import CostSource
-
-_ENV = re.compile(r"\$\{([A-Z0-9_]+)\}")
 
 
 class CostsConfigError(ValueError):
@@ -66,33 +62,14 @@ class CostsFile(BaseModel):
     @model_validator(mode="after")
     def _unique(self) -> CostsFile:
         names = [s.name for s in self.sources]
-        dupes = {n for n in names if names.count(n) > 1}
+        dupes = duplicate_names(names)
         if dupes:
-            raise ValueError(f"duplicate cost source names: {', '.join(sorted(dupes))}")
+            raise ValueError(f"duplicate cost source names: {', '.join(dupes)}")
         return self
 
 
-def _expand(value: Any) -> Any:
-    if isinstance(value, str):
-        return _ENV.sub(lambda m: os.environ.get(m.group(1), ""), value)
-    if isinstance(value, dict):
-        return {k: _expand(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_expand(v) for v in value]
-    return value
-
-
 def load(path: str | Path) -> CostsFile:
-    try:
-        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-    except OSError as exc:
-        raise CostsConfigError(f"cannot read {path}: {exc.strerror}") from exc
-    except yaml.YAMLError as exc:
-        raise CostsConfigError(f"{path} is not valid YAML: {exc}") from exc
-    try:
-        return CostsFile.model_validate(_expand(raw))
-    except ValidationError as exc:
-        raise CostsConfigError(f"{path}: {exc}") from exc
+    return load_model(path, CostsFile, CostsConfigError)
 
 
 def build(config: CostsFile) -> list[CostSource]:

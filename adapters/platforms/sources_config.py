@@ -7,22 +7,19 @@ See ``config/sources.example.yaml``.
 
 from __future__ import annotations
 
-import os
-import re
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, model_validator
 
 from adapters.platforms.file_drop import FileDropSource
 from adapters.platforms.html_list import DEFAULT_SELECTORS, HtmlListSource
 from adapters.platforms.http_json import SANDBOX_MAPPING, HttpJsonSource
 from adapters.platforms.rss import RssSource
+from adapters.yaml_config import duplicate_names, load_model
 from bot.core.ports import NoticeSource
 
 Kind = Literal["http_json", "rss", "html_list", "file_drop", "sandbox"]
-_ENV = re.compile(r"\$\{([A-Z0-9_]+)\}")
 
 
 class SourcesConfigError(ValueError):
@@ -71,33 +68,14 @@ class SourcesFile(BaseModel):
     @model_validator(mode="after")
     def _unique(self) -> SourcesFile:
         names = [s.name for s in self.sources]
-        dupes = {n for n in names if names.count(n) > 1}
+        dupes = duplicate_names(names)
         if dupes:
-            raise ValueError(f"duplicate source names: {', '.join(sorted(dupes))}")
+            raise ValueError(f"duplicate source names: {', '.join(dupes)}")
         return self
 
 
-def _expand(value: Any) -> Any:
-    if isinstance(value, str):
-        return _ENV.sub(lambda m: os.environ.get(m.group(1), ""), value)
-    if isinstance(value, dict):
-        return {k: _expand(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_expand(v) for v in value]
-    return value
-
-
 def load(path: str | Path) -> SourcesFile:
-    try:
-        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-    except OSError as exc:
-        raise SourcesConfigError(f"cannot read {path}: {exc.strerror}") from exc
-    except yaml.YAMLError as exc:
-        raise SourcesConfigError(f"{path} is not valid YAML: {exc}") from exc
-    try:
-        return SourcesFile.model_validate(_expand(raw))
-    except ValidationError as exc:
-        raise SourcesConfigError(f"{path}: {exc}") from exc
+    return load_model(path, SourcesFile, SourcesConfigError)
 
 
 def build(config: SourcesFile, *, timezone: str, base_url: str) -> list[NoticeSource]:
