@@ -32,6 +32,7 @@ from bot.insight import decide as _insight_decide  # noqa: F401  (recommendation
 from bot.insight import margin as _insight_margin  # noqa: F401  (margin on the approval card)
 from bot.insight import review as _insight_review  # noqa: F401  (the review card)
 from bot.insight import scenarios as _insight_scenarios  # noqa: F401  (scenarios on cards)
+from bot.submissions import announce as _result_lines  # noqa: F401  (a line when a result is in)
 from bot.submissions import channels
 from bot.submissions import handlers as _submission_handlers  # noqa: F401
 from bot.submissions.service import SubmissionService

@@ -136,6 +136,23 @@ def _platform_name(session: Session, code: str) -> str:
     return platform.name if platform else code
 
 
+REASON_SHOWN = 500  # characters of a rejection reason on the card; the console has it all
+
+
+def _returned_with(session: Session, task: Task) -> tuple[AuditEvent, str] | None:
+    """The approval rejection (or request for changes) that sent the task back to drafting,
+    when nothing was asked for since; with the decider's name."""
+    event = session.exec(
+        select(AuditEvent).where(AuditEvent.task_id == task.id, AuditEvent.action.in_(
+            ("reject", "request_changes", "request_approval")))
+        .order_by(AuditEvent.id.desc()).limit(1)).first()
+    if event is None or event.action == "request_approval" \
+            or not (event.detail or {}).get("comment"):
+        return None
+    user = session.exec(select(User).where(User.name == event.actor)).first()
+    return event, user.display_name if user else event.actor
+
+
 @builder("task")
 def task_card(session: Session, params: dict, lang: str) -> Card | None:
     """The one card a task has in its channel; updated in place through the lifecycle."""
@@ -221,6 +238,12 @@ def task_card(session: Session, params: dict, lang: str) -> Card | None:
             who = "PromoPilot"
         card.footer = t("card.last", lang, who=who, what=t(f"action.{last.action}", lang),
                         when=when(last.created_at, fmt="%m-%d %H:%M"))
+    returned = _returned_with(session, task) if task.state == State.DRAFTING else None
+    if returned is not None:  # where the claimant looks: why it came back, and from whom
+        event, who = returned
+        card.fields.append(CardField(
+            label=t(f"card.returned.{event.action}", lang, who=who), short=False,
+            value=shown_text((event.detail or {}).get("comment"), REASON_SHOWN)))
     for action, style in BUTTONS_BY_STATE.get(task.state, []):
         card.buttons.append(button(action, task, lang, style))
     return card

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import unicodedata
 
+from sqlalchemy import and_, or_
 from sqlmodel import select
 
 from bot.core.errors import Invalid, NotFound
 from bot.core.i18n import Term
-from bot.core.lifecycle import OPEN_STATES
+from bot.core.lifecycle import OPEN_STATES, State
 from bot.core.timefmt import local
 from cards.builders import BUILDERS
 from commands.router import Context, Reply, router
 from storage.models import Campaign, Platform, Task, User
+from storage.types import utcnow
 
 
 def task_id_arg(ctx: Context, args: list[str], usage: str) -> int:
@@ -41,14 +43,20 @@ def _line(ctx: Context, task: Task, campaign: Campaign, platform: str, owner: st
             f"{ctx.t(f'state.{task.state}')}{who}")
 
 
-def _task_lines(ctx: Context, *conditions) -> list[str]:
+def _task_lines(ctx: Context, *conditions, ongoing: bool = False) -> list[str]:
+    """Open tasks; with ``ongoing`` also those accepted or running whose event is not over
+    (报名成功 with the campaign still ahead is still the person's task)."""
+    states = Task.state.in_([s.value for s in OPEN_STATES])
+    if ongoing:
+        states = or_(states, and_(Task.state.in_([State.ACCEPTED.value, State.RUNNING.value]),
+                                  or_(Campaign.event_end.is_(None), Campaign.event_end > utcnow())))
     with ctx.db.session() as session:
         rows = session.exec(
             select(Task, Campaign, Platform.name, User.display_name)
             .join(Campaign, Campaign.id == Task.campaign_id)
             .join(Platform, Platform.code == Campaign.platform, isouter=True)
             .join(User, User.id == Task.claimed_by, isouter=True)
-            .where(Task.state.in_([s.value for s in OPEN_STATES]), *conditions)
+            .where(states, *conditions)
             .order_by(Task.deadline.is_(None), Task.deadline, Task.id).limit(50)
         ).all()
     return [_line(ctx, task, campaign, pname or campaign.platform, owner or "")
@@ -70,7 +78,7 @@ def list_command(ctx: Context, args: list[str]) -> Reply:
 
 @router.command("mine", "我的", usage="usage.mine")
 def mine_command(ctx: Context, args: list[str]) -> Reply:
-    lines = _task_lines(ctx, Task.claimed_by == ctx.actor.user_id)
+    lines = _task_lines(ctx, Task.claimed_by == ctx.actor.user_id, ongoing=True)
     if not lines:
         return Reply(text=ctx.t("mine.empty"))
     return Reply(text="\n".join([ctx.t("mine.title"), *lines]))

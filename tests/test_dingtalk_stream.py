@@ -281,3 +281,19 @@ def test_one_to_one_chat_and_malformed_frames(dingtalk, fake):
     fake.wait_until(lambda: fake.private_texts(STAFF["wang.fang"]), what="text-only answer")
     assert "文字命令" in fake.private_texts(STAFF["wang.fang"])[0]
     assert not fake.group_messages
+
+
+def test_a_persons_click_arriving_twice_is_not_claimed_by_themselves(dingtalk, fake, seeded):
+    """Two distinct callbacks for one person's click (DingTalk redelivering under a new id):
+    the second is no change and says so, never "already claimed by" that same person."""
+    task, out_track_id, card = posted_card(dingtalk, fake, seeded)
+    value = button_value(card, "claim")
+    fake.push_click(out_track_id, STAFF["li.na"], value, message_id="cb-twice-1")
+    fake.wait_until(lambda: card["updates"], what="the card update")
+    fake.push_click(out_track_id, STAFF["li.na"], value, message_id="cb-twice-2")
+    fake.wait_until(lambda: fake.private_texts(STAFF["li.na"]), what="the answer")
+    said = fake.private_texts(STAFF["li.na"])[0]
+    assert "已经由你认领" in said and "已被" not in said
+    with seeded.session() as session:
+        assert len(session.exec(select(AuditEvent).where(
+            AuditEvent.task_id == task.id, AuditEvent.action == "claim")).all()) == 1

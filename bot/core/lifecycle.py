@@ -217,6 +217,8 @@ def _why_not(
         return NotFound("err.not_found", task_id=task_id)
     if task.state not in {s.value for s in rule.sources}:
         if rule.action == "claim" and task.claimed_by:
+            if task.claimed_by == actor.user_id:  # their own click again (a redelivery)
+                return Conflict("err.already_yours", task_id=task_id)
             return Conflict("err.already_claimed", task_id=task_id,
                             who=_who(session, task.claimed_by))
         return Conflict("err.bad_state", task_id=task_id, state=Term(f"state.{task.state}"),

@@ -109,11 +109,17 @@ def _elements(card: Card, lang: str, rows: int, field_limit: int, text_limit: in
     return elements
 
 
-def mention_element(open_ids: list[str]) -> list[dict[str, Any]]:
-    """Who the card notifies: only well-formed open_ids we looked up — never ``all``."""
+MAX_MENTIONS = 20  # people one card calls out; the rest are counted ("+N more")
+
+
+def mention_element(open_ids: list[str], lang: str = "zh-CN") -> list[dict[str, Any]]:
+    """Who the card notifies: only well-formed open_ids we looked up — never ``all``; past
+    ``MAX_MENTIONS`` the card says how many more were meant rather than dropping them."""
     tags = [f"<at id={oid}></at>" for oid in dict.fromkeys(open_ids) if _OPEN_ID.match(oid)]
-    return [{"tag": "div", "text": {"tag": "lark_md", "content": " ".join(tags[:20])}}] \
-        if tags else []
+    content = " ".join(tags[:MAX_MENTIONS])
+    if len(tags) > MAX_MENTIONS:
+        content += " " + clean(t("feishu.more_mentions", lang, n=len(tags) - MAX_MENTIONS), 80)
+    return [{"tag": "div", "text": {"tag": "lark_md", "content": content}}] if tags else []
 
 
 def render(card: Card, lang: str = "zh-CN",
@@ -121,7 +127,7 @@ def render(card: Card, lang: str = "zh-CN",
     """The card JSON, shrunk step by step until it fits Feishu's size limit."""
     attempts = [(MAX_ROWS, MAX_FIELD, MAX_TEXT, False), (10, 300, 500, True),
                 (0, 120, 200, True), (0, 40, 80, True)]
-    mentions = mention_element(mention_ids or [])
+    mentions = mention_element(mention_ids or [], lang)
     for rows, field_limit, text_limit, truncated in attempts:
         body = {
             "config": {"wide_screen_mode": True, "update_multi": True},

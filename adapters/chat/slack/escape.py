@@ -17,9 +17,26 @@ _BROADCAST = re.compile(r"([@＠])(channel|here|everyone)\b", re.I)
 ELLIPSIS = "…"
 
 
-def mrkdwn(text: object, *, one_line: bool = False) -> str:
-    """Plain untrusted text as mrkdwn that renders literally."""
+# Slack has no escape for its formatting characters, so untrusted text on a card gets
+# look-alikes that Slack does not read: "*限时*" inside the bold title stays "∗限时∗", not a
+# bold toggle; a word-edge underscore, a tilde pair and backticks likewise. (Replies keep the
+# real characters: our own texts use `code` there.)
+_LOOKALIKE = str.maketrans({"*": "\u2217", "~": "\u223c", "`": "\u02cb"})
+_EDGE_UNDERSCORE = re.compile(r"(?<![0-9A-Za-z\u4e00-\u9fff])_|_(?![0-9A-Za-z\u4e00-\u9fff])")
+
+
+def literal(text: object) -> str:
+    """Untrusted text with Slack's formatting characters replaced by look-alikes."""
+    value = str(text if text is not None else "").translate(_LOOKALIKE)
+    return _EDGE_UNDERSCORE.sub("\u02cd", value)
+
+
+def mrkdwn(text: object, *, one_line: bool = False, plain_format: bool = False) -> str:
+    """Plain untrusted text as mrkdwn that renders literally (``plain_format``: its ``*``,
+    ``_``, ``~`` and backticks too, as look-alikes)."""
     value = _CONTROL.sub("", str(text if text is not None else ""))
+    if plain_format:
+        value = literal(value)
     value = value.replace("\r\n", "\n").replace("\r", "\n")
     if one_line:
         value = " ".join(value.split())
@@ -33,11 +50,12 @@ def code(text: object) -> str:
 
 
 def fit(raw: object, limit: int, *, suffix: str = "", one_line: bool = False,
-        as_code: bool = False) -> str:
+        as_code: bool = False, plain_format: bool = False) -> str:
     """Escape ``raw`` and make it fit ``limit`` characters, appending ``suffix`` if cut."""
 
     def esc(value: str) -> str:
-        return code(value) if as_code else mrkdwn(value, one_line=one_line)
+        return code(value) if as_code else mrkdwn(value, one_line=one_line,
+                                                  plain_format=plain_format)
 
     source = str(raw if raw is not None else "")
     full = esc(source)

@@ -48,9 +48,10 @@ def render(card: Card, lang: str) -> dict:
     """``{"text": fallback, "blocks": [...]}`` for chat.postMessage / chat.update."""
     more = _more(card, lang)
     body: list[dict] = []
-    title = f"{EMOJI.get(card.color, '')} *{fit(card.title, 600, one_line=True)}*".strip()
+    title = f"{EMOJI.get(card.color, '')} *{fit(card.title, 600, one_line=True, plain_format=True)}*"
+    title = title.strip()
     if card.subtitle:
-        title += "\n" + fit(card.subtitle, 300, one_line=True)
+        title += "\n" + fit(card.subtitle, 300, one_line=True, plain_format=True)
     body.append(_section(title))
     short = [f for f in card.fields if f.short]
     for start in range(0, len(short), FIELDS_PER_SECTION):
@@ -60,7 +61,7 @@ def render(card: Card, lang: str) -> dict:
     for f in (f for f in card.fields if not f.short):
         body.append(_section(_labelled(f.label, f.value, SECTION_TEXT, more)))
     if card.text:
-        body.append(_section(fit(card.text, SECTION_TEXT, suffix=more)))
+        body.append(_section(fit(card.text, SECTION_TEXT, suffix=more, plain_format=True)))
     body.extend(_table(card, lang, more))
     if card.mentions:
         names = " ".join("@" + " ".join(str(name).split()) for name in card.mentions)
@@ -69,7 +70,8 @@ def render(card: Card, lang: str) -> dict:
     tail: list[dict] = []
     actions = _actions(card, lang)
     tail.extend(actions)
-    footer = fit(card.footer, CONTEXT_TEXT, one_line=True) if card.footer else ""
+    footer = fit(card.footer, CONTEXT_TEXT, one_line=True, plain_format=True) \
+        if card.footer else ""
     if card.locked:
         footer = (footer + "  ·  " if footer else "") + mrkdwn(t("slack.locked", lang))
     if footer:
@@ -102,8 +104,8 @@ def _context(text: str) -> dict:
 
 
 def _labelled(label: str, value: str, limit: int, more: str) -> str:
-    head = f"*{fit(label, 200, one_line=True)}*\n"
-    return head + fit(value, limit - len(head), suffix=more)
+    head = f"*{fit(label, 200, one_line=True, plain_format=True)}*\n"
+    return head + fit(value, limit - len(head), suffix=more, plain_format=True)
 
 
 def _table(card: Card, lang: str, more: str) -> list[dict]:
