@@ -32,8 +32,12 @@ test: venv browser
 lint: venv
 	$(VENV)/bin/ruff check .
 
+# make bench: every goal of docs/benchmarks.md beside its floor, from one run (wrk drives it;
+# BENCH_ARGS="--soak 600" for the 10-minute soak, "--only rest" for one part).
 bench: venv
-	$(PY) bench/card_actions.py
+	@command -v wrk >/dev/null || { echo "installing Debian wrk for the benchmarks"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk) >/dev/null; }
+	$(PY) bench/peak.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache
