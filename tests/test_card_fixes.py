@@ -143,3 +143,23 @@ def test_a_persons_second_claim_click_says_it_is_theirs_already(seeded):
     assert "已经由你认领" in second.text and "已被" not in second.text
     other = chat.handle_click(seeded, Inbound("web", "jd-promo", "wang.fang", "cb-3"), value)
     assert "已被 李娜(运营) 认领" in other.text  # someone else still hears who has it
+
+
+def test_a_published_sandbox_notice_arrives_on_the_next_watch_pass(live):
+    """README: a notice published on the sandbox shows up on the next poll, within the watch
+    interval (PROMOPILOT_WATCH_INTERVAL_SECONDS, a minute), not five minutes later."""
+    watcher = live.container.extras["watcher"]
+    assert watcher.respect_schedule  # the server polls each source when it is due
+    start = utcnow()
+    watcher.clock = lambda: start
+    watcher.run_once()  # every sandbox feed polled now
+    published = httpx.post(f"{live.url}/sandbox/jd/notices", json={
+        "id": "JD-README-1", "title": "京东新品试用招商", "type": "日常",
+        "registration": {"start": start.isoformat(),
+                         "end": (start + timedelta(days=5)).isoformat()}})
+    assert published.status_code == 201
+    # the next pass, one interval later — reaching this feed a second sooner than the last did
+    watcher.clock = lambda: start + timedelta(seconds=live.settings.watch_interval_seconds - 1)
+    watcher.run_once()
+    with live.container.db.session() as s:
+        assert s.exec(select(Campaign).where(Campaign.external_id == "JD-README-1")).first()

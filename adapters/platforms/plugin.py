@@ -27,7 +27,9 @@ def configure_sources(container: Any) -> int:
     settings = container.settings
     for source in container.sources:  # the foundation's sandbox feeds keep their pace
         if getattr(source, "kind", "") == "http_json" and source.name.startswith("sandbox-"):
-            source.interval = float(settings.watch_interval_seconds)
+            # a little under the pass interval: due at every pass even when this pass reaches
+            # it a moment earlier than the last one did (a new notice shows within a minute)
+            source.interval = float(settings.watch_interval_seconds) * 0.9
             source.attempts = min(getattr(source, "attempts", 3), 3)
     path = sources_path()
     if path is None:
