@@ -87,10 +87,17 @@ def submission_card(session: Session, params: dict, lang: str) -> Card | None:
         card.table_header = [t("card.col.sku", lang), t("sub.col.field", lang),
                              t("sub.col.value", lang)]
         for row in handoff.get("checklist", []):
+            if row.get("item_id"):  # an assisted connector knows the platform's item
+                card.table.append(Line(cells=[row["sku"], t("sub.item_id", lang),
+                                              str(row["item_id"])]))
             card.table.append(Line(cells=[row["sku"], t("sub.promo_price", lang),
                                           str(row["promo_price"])]))
             card.table.append(Line(cells=[row["sku"], t("sub.promo_stock", lang),
                                           str(row["promo_stock"])]))
+            if "limit_per_buyer" in row:
+                card.table.append(Line(cells=[row["sku"], t("sub.limit_per_buyer", lang),
+                                              str(row["limit_per_buyer"] or t("sub.no_limit",
+                                                                              lang))]))
     if run.status == "sent" and handoff.get("channel") in HUMAN:
         card.fields.append(CardField(label=t("sub.reference", lang),
                                      value=str(handoff.get("evidence") or "")[:200] or "✓"))

@@ -116,7 +116,7 @@ def platforms(ctx: typer.Context,
         status = "—   " if r["ok"] is None else ("OK  " if r["ok"] else "FAIL")
         typer.echo(f"{status} {r['name']:<24} {r['platform']:<6} shop={r['shop']} "
                    f"{r['capability']} credentials={'yes' if r['credentials'] else 'no'}")
-        typer.echo(f"     can: {', '.join(r['operations'])}")
+        typer.echo(f"     can: {', '.join(r['operations']) or '—'}")
         typer.echo(f"     last call: {r['last_call'] or '—'} {r['last_call_at'] or ''} "
                    f"ok={r['last_ok_at'] or '—'} calls={r['calls']} failures={r['failures']}")
         if r["last_error"]:
@@ -135,7 +135,7 @@ def credentials_set(platform: str = typer.Argument(..., help="pdd, temu …"),
     store = _store(db)
     fields: tuple = ()
     for c in _connectors(db):
-        if c.platform == platform:
+        if c.platform == platform and c.credential_fields:  # (an assisted one asks for none)
             fields = c.credential_fields
             break
     else:

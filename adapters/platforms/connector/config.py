@@ -37,6 +37,10 @@ ENV = "PROMOPILOT_CONNECTORS_FILE"
 KINDS: dict[str, str] = {
     "pdd": "adapters.platforms.pdd.connector:PddConnector",
     "temu": "adapters.platforms.temu.connector:TemuConnector",
+    "jd": "adapters.platforms.jd.connector:JdConnector",
+    "taobao": "adapters.platforms.taobao.connector:TaobaoConnector",
+    "tmall_bigsale": "adapters.platforms.taobao.bigsale:TmallBigSaleConnector",
+    "douyin": "adapters.platforms.douyin.connector:DouyinConnector",
 }
 
 

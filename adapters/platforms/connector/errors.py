@@ -86,6 +86,14 @@ class Unsupported(ConnectorError):  # the connector does not offer this operatio
     kind = "unsupported"
 
 
+class QuotaExhausted(ConnectorError):  # the shop's activity quota is used up (refused first)
+    kind = "quota_exhausted"
+
+
+class AssistedOnly(ConnectorError):  # no public enrolment API (big-sale venues): a person
+    kind = "assisted_only"           # enrols; the chain moves on to the assisted channel
+
+
 KINDS = {c.kind: c for c in (ConnectorError, RateLimited, Unavailable, Malformed, TokenExpired,
                              Unauthorized, BadSignature, InvalidParam, NotEligible,
-                             NoCredentials, Unsupported)}
+                             NoCredentials, Unsupported, QuotaExhausted, AssistedOnly)}

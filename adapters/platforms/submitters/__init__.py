@@ -62,9 +62,13 @@ def load(path: Path | str | None = None) -> SubmissionConfig:
 
 
 def factory(config: SubmissionConfig, api_for: Callable[[str], Submitter | None],
-            callback_url: str, db: Database | None = None) -> Callable[[str, str], Submitter | None]:
+            callback_url: str, db: Database | None = None,
+            assisted_for: Callable[[str], Submitter | None] | None = None
+            ) -> Callable[[str, str], Submitter | None]:
     """``(channel, platform) → Submitter``, or None when the channel isn't set up there (the
-    Excel hand-off needs ``db``: it writes the export's file for the declaration)."""
+    Excel hand-off needs ``db``: it writes the export's file for the declaration). A
+    platform's assisted connector (``assisted_for``, e.g. Tmall's big-sale venues) is its
+    ``assisted`` channel; else the configured deep link and checklist."""
     cache: dict[tuple[str, str], Submitter | None] = {}
 
     def make(channel: str, platform: str) -> Submitter | None:
@@ -86,7 +90,8 @@ def factory(config: SubmissionConfig, api_for: Callable[[str], Submitter | None]
         if channel == "excel":
             return ExcelHandoff(entry.excel, platform, db) if db is not None else None
         if channel == "assisted":
-            return AssistedSubmitter(entry.assisted, platform)
+            found = assisted_for(platform) if assisted_for is not None else None
+            return found or AssistedSubmitter(entry.assisted, platform)
         return None
 
     def get(channel: str, platform: str) -> Submitter | None:
@@ -102,9 +107,10 @@ class ConfiguredChannels:
     submitter of each channel (built once per channel and platform)."""
 
     def __init__(self, config: SubmissionConfig, api_for: Callable[[str], Submitter | None],
-                 callback_url: str = "", db: Database | None = None) -> None:
+                 callback_url: str = "", db: Database | None = None,
+                 assisted_for: Callable[[str], Submitter | None] | None = None) -> None:
         self.config = config
-        self.get = factory(config, api_for, callback_url, db)
+        self.get = factory(config, api_for, callback_url, db, assisted_for)
 
     def chain(self, platform: str) -> list[str]:
         return list(self.config.for_platform(platform).channels)

@@ -26,8 +26,10 @@ def install(container, api) -> None:
     """Replace the foundation's API-only service with the configured channel chain."""
     config = load()
     base = container.settings.base_url
-    configured = ConfiguredChannels(config, container.submitters.get,
-                                    f"{base}/submissions/rpa/callback", container.db)
+    configured = ConfiguredChannels(
+        config, container.submitters.get, f"{base}/submissions/rpa/callback", container.db,
+        assisted_for=lambda platform: container.extras.get("assisted_submitters", {}).get(
+            platform))  # an assisted connector (connectors plugin, installed later)
     channels.configure(configured)
     container.submissions = SubmissionService(container.db, configured)
     router = APIRouter(prefix="/submissions", tags=["submissions"])
