@@ -69,3 +69,18 @@ def test_a_misspelt_sign_method_stops_start_up(db, tmp_path, monkeypatch):
                     " options: {sign_method: sha1}}\n", "utf-8")
     with pytest.raises(ValueError, match="sign_method"):
         connectors_config.build(db, file)
+
+
+def test_the_commented_examples_in_the_shipped_configuration_load(db, tmp_path, monkeypatch):
+    """Every example in config/connectors.example.yaml, uncommented, is a valid connector."""
+    monkeypatch.setenv("PROMOPILOT_SECRET_KEY", Fernet.generate_key().decode())
+    shipped = (connectors_config.ROOT / "config" / "connectors.example.yaml").read_text("utf-8")
+    lines = [line.replace("  # - ", "  - ", 1).replace("  #   ", "    ", 1)
+             if line.startswith(("  # - ", "  #   ")) and not line.startswith("  #   # ")
+             else line for line in shipped.splitlines()]
+    file = tmp_path / "all.yaml"
+    file.write_text("\n".join(lines) + "\n", "utf-8")
+    built = connectors_config.build(db, file)
+    assert [c.kind for c in built] == ["pdd", "temu", "jd", "taobao", "tmall_bigsale", "douyin"]
+    bigsale = next(c for c in built if c.kind == "tmall_bigsale")
+    assert bigsale.limit_per_buyer == 2 and "{campaign}" in bigsale.deep_link
