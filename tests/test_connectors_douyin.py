@@ -172,3 +172,9 @@ def test_without_the_shops_phone_number_the_refusal_says_so(shop, fake):
     with pytest.raises(InvalidParam, match="phone"):
         dy(shop, fake, attempts=1).enrol("3666524", [item("A-1")], "pp-t4-d1")
     assert APPLY not in fake.methods()
+
+
+def test_a_campaign_that_is_no_colonel_activity_is_refused_clearly(shop, fake):
+    with pytest.raises(InvalidParam, match="colonel activity"):
+        dy(shop, fake).enrol("DY-ECOM-8851", [item("A-1")], "pp-t5-d1")
+    assert APPLY not in fake.methods()

@@ -44,6 +44,14 @@ CAN_APPLY = 2
 PENDING, ACCEPTED, REJECTED, CANCELLED = {0}, {1, 3, 6}, {2}, {4}
 
 
+def _activity(campaign_id: str) -> int:
+    """A colonel activity's id (a number); a campaign from another source is not one."""
+    if not str(campaign_id).isdigit():
+        raise InvalidParam(f"campaign {campaign_id} is not a Douyin colonel activity (its id is "
+                           "not the activity_id)", platform="douyin")
+    return int(campaign_id)
+
+
 def _ratio(value: Any) -> str | None:
     try:
         return f"{Decimal(str(value)):.2f}" if value not in (None, "") else None
@@ -108,7 +116,7 @@ class DouyinConnector(ConnectorBase):
                for s in skus if s not in ids]
         if not ids:
             return out
-        detail = self.api.call(DETAIL, {"activity_id": int(campaign_id)})
+        detail = self.api.call(DETAIL, {"activity_id": _activity(campaign_id)})
         end = from_beijing(detail.get("apply_end_time"), self.platform)
         if end is not None and end < datetime.now(UTC):
             why = self.reason("conn.reason.dy_closed", end=str(detail.get("apply_end_time")))
@@ -132,6 +140,7 @@ class DouyinConnector(ConnectorBase):
         return commission, service, phone
 
     def _enrol(self, campaign_id: str, items: list[SubmissionItem], key: str) -> Enrolment:
+        _activity(campaign_id)
         commission, service, phone = self._terms(campaign_id)
         ids = self.platform_ids([i.sku for i in items])
         refused = {i.sku: ["NOT_MAPPED", self.reason("conn.reason.not_mapped", sku=i.sku)]
@@ -155,7 +164,7 @@ class DouyinConnector(ConnectorBase):
         raw: dict[str, Any] = {"activity_id": campaign_id, "tag": tag(key), "skus_of": skus_of}
         if not products:
             return self._outcome(f"dy-{campaign_id}-{tag(key)}", {}, refused, raw)
-        params: dict[str, Any] = {"activity_id": int(campaign_id), "phone_number": phone,
+        params: dict[str, Any] = {"activity_id": _activity(campaign_id), "phone_number": phone,
                                   "products": products}
         if service:
             params["service_ratio"] = service
@@ -192,7 +201,7 @@ class DouyinConnector(ConnectorBase):
     def _audit(self, activity_id: str, products: set[str]) -> dict[str, dict]:
         found: dict[str, dict] = {}
         for page in range(1, self.max_pages + 1):
-            data = self.api.call(self.audit_method, {"activity_id": int(activity_id),
+            data = self.api.call(self.audit_method, {"activity_id": _activity(activity_id),
                                                      "page": page, "page_size": 20})
             rows = [r for r in data.get("data") or [] if isinstance(r, dict)]
             found |= {str(r.get("product_id")): r for r in rows
