@@ -12,9 +12,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
+from adapters.common.yaml_config import duplicate_names, load_model
 from adapters.erp.file_drop import ALIASES, FileCostSource
 from adapters.erp.http_json import CostMapping, HttpJsonCostSource
-from adapters.yaml_config import duplicate_names, load_model
 from bot.core.ports import CostSource
 
 

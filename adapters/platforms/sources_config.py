@@ -12,11 +12,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
+from adapters.common.yaml_config import duplicate_names, load_model
 from adapters.platforms.file_drop import FileDropSource
 from adapters.platforms.html_list import DEFAULT_SELECTORS, HtmlListSource
 from adapters.platforms.http_json import SANDBOX_MAPPING, HttpJsonSource
 from adapters.platforms.rss import RssSource
-from adapters.yaml_config import duplicate_names, load_model
 from bot.core.ports import NoticeSource
 
 Kind = Literal["http_json", "rss", "html_list", "file_drop", "sandbox"]
