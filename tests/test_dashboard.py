@@ -76,8 +76,9 @@ def test_rest_api_filters_refuse_unknown_values(client):
     assert client.get("/api/tasks?platform=amazon").status_code == 422
     assert client.get("/api/campaigns?platform=amazon").status_code == 422
     new = client.get("/api/tasks?state=new&platform=tmall,jd")
-    assert new.status_code == 200 and {t["platform"] for t in new.json()} == {"tmall", "jd"}
-    assert client.get("/api/campaigns?platform=jd").json()[0]["platform"] == "jd"
+    assert new.status_code == 200 and {t["platform"] for t in new.json()["items"]} == {
+        "tmall", "jd"}
+    assert client.get("/api/campaigns?platform=jd").json()["items"][0]["platform"] == "jd"
 
 
 def test_board_filters_and_search_narrow_the_list(client, seeded):
@@ -322,18 +323,21 @@ def test_language_from_the_browser_with_a_toggle_cookie(client):
     assert '<html lang="en">' in en and ">Board<" in en
     weighted = client.get("/", headers={"Accept-Language": "fr;q=1,zh;q=0.4,en;q=0.8"}).text
     assert '<html lang="en">' in weighted
-    toggle = client.get("/dash/lang?to=zh-CN&next=/dash/calendar", follow_redirects=False)
+    toggle = client.get("/lang?to=zh-CN&next=/dash/calendar", follow_redirects=False)
     assert toggle.status_code == 303 and toggle.headers["location"] == "/dash/calendar"
     assert "pp_lang=zh-CN" in toggle.headers["set-cookie"]
     client.cookies.set("pp_lang", "zh-CN")
     assert "任务看板" in client.get("/", headers={"Accept-Language": "en"}).text
-    away = client.get("/dash/lang?to=en&next=//evil.example", follow_redirects=False)
+    away = client.get("/lang?to=en&next=//evil.example", follow_redirects=False)
     assert away.headers["location"] == "/console"  # only back to this site
     console = client.get("/console", headers={"Accept-Language": "en"})
     assert "任务看板" in console.text  # the console follows the same cookie
     client.cookies.set("pp_lang", "en")
     console = client.get("/console")
     assert ">Send<" in console.text and "发送" not in console.text
+    login = client.get("/console/login?next=/dash/charts")  # the login page follows it too
+    assert "Log in to the console" in login.text
+    assert 'href="/lang?to=zh-CN&amp;next=/console/login%3Fnext%3D/dash/charts"' in login.text
 
 
 # -- calendar and charts ---------------------------------------------------------------------------

@@ -44,7 +44,7 @@ def install(app: FastAPI, container) -> None:
         return FileResponse(STATIC / "favicon.ico", media_type="image/x-icon",
                             headers={"Cache-Control": "public, max-age=86400"})
 
-    @app.get("/dash/lang", include_in_schema=False)
+    @app.get("/lang", include_in_schema=False)
     def choose_language(request: Request, to: str = "zh-CN", next: str = "/") -> Response:
         """The language toggle: remembered in a cookie, then back to the page."""
         lang = "en" if to == "en" else "zh-CN"

@@ -85,7 +85,8 @@ def build_router(container, templates) -> APIRouter:
         person = principal_of(request)
         if person is not None and person.kind == "session":
             return RedirectResponse(safe_next(next), status_code=303)
-        lang = normalise(lang) if lang else request_lang(request, settings)
+        chosen = lang or request.cookies.get("pp_lang")  # ?lang=, or the dashboard's toggle
+        lang = normalise(chosen) if chosen else request_lang(request, settings)
         bye = t("auth.logged_out", lang) if request.query_params.get("bye") else ""
         return login_page(request, lang, safe_next(next), bye, info=True)
 
