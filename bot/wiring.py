@@ -72,7 +72,13 @@ class Container:
 
 
 def build(settings: Settings, db: Database | None = None) -> Container:
-    container = Container(settings=settings, db=db or Database.shared(settings.database_url))
+    from bot.core.leases import get_lease_settings
+
+    # One connection for every thread that may hold one at once (request threads, inbox
+    # workers) and a few for the jobs and the outbox: nobody waits for the pool.
+    pool = settings.request_threads + get_lease_settings().inbox_workers + 4
+    container = Container(settings=settings, db=db or Database.shared(
+        settings.database_url, pool_size=pool, max_overflow=8))
     lifecycle.on_transition(outbox.task_card_listener)
     if settings.sandbox_enabled:  # on in the demo (PROMOPILOT_DEMO), elsewhere when asked for
         for platform in PLATFORMS:

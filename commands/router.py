@@ -163,7 +163,7 @@ class Router:
 
     @staticmethod
     def _context(db: Database, inbound: Inbound, lang_hint: str | None) -> Context | None:
-        with db.session() as session:
+        with db.read() as session:
             user = by_chat(session, inbound.chat, inbound.user_ref)
         if user is None or not user.active:
             return None

@@ -1,5 +1,6 @@
 """Engine and sessions. SQLite gets WAL and a busy timeout so concurrent clicks queue
-instead of failing; PostgreSQL gets a pool sized for the web app's thread pool."""
+instead of failing; PostgreSQL gets a pool sized for the threads that use it (the app passes
+its request threads plus inbox workers: a thread never waits for a connection)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, create_engine
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+READ_ONLY = "promopilot_read_only"
 
 
 def make_engine(url: str, **kw: Any) -> Engine:
@@ -21,6 +23,9 @@ def make_engine(url: str, **kw: Any) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        else:  # one in-memory database per connection: no pool to size
+            kw.pop("pool_size", None)
+            kw.pop("max_overflow", None)
         engine = create_engine(
             url, connect_args={"check_same_thread": False, "timeout": 30}, **kw
         )
@@ -38,12 +43,15 @@ def make_engine(url: str, **kw: Any) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _begin(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # A reader (``Database.read``) does not queue behind the writers: WAL lets it
+            # read the last commit while one writes.
+            read = conn.get_execution_options().get(READ_ONLY)
+            conn.exec_driver_sql("BEGIN" if read else "BEGIN IMMEDIATE")
 
         return engine
-    if "poolclass" not in kw:
+    if "poolclass" not in kw:  # the app passes its size: request threads + inbox workers
         kw.setdefault("pool_size", 10)
-        kw.setdefault("max_overflow", 20)
+        kw.setdefault("max_overflow", 8)
     kw.setdefault("pool_pre_ping", True)
     return create_engine(url, **kw)
 
@@ -57,13 +65,15 @@ class Database:
     def __init__(self, url: str, **kw: Any) -> None:
         self.url = url
         self.engine = make_engine(url, **kw)
+        self._reader: Engine | None = None
 
     @classmethod
-    def shared(cls, url: str) -> Database:
-        """One engine (one connection pool) per URL per process, however many apps use it."""
+    def shared(cls, url: str, **kw: Any) -> Database:
+        """One engine (one connection pool) per URL per process, however many apps use it;
+        ``kw`` (e.g. ``pool_size``) applies when this call creates it."""
         with cls._shared_lock:
             if url not in cls._shared:
-                cls._shared[url] = cls(url)
+                cls._shared[url] = cls(url, **kw)
             return cls._shared[url]
 
     @property
@@ -73,6 +83,20 @@ class Database:
     @contextmanager
     def session(self) -> Iterator[Session]:
         with Session(self.engine, expire_on_commit=False) as session:
+            try:
+                yield session
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A unit of work that only reads: on SQLite it does not take the write lock
+        (``BEGIN`` instead of ``BEGIN IMMEDIATE``), so lookups never wait for writers."""
+        if self._reader is None:
+            self._reader = self.engine.execution_options(**{READ_ONLY: True})
+        with Session(self._reader, expire_on_commit=False) as session:
             try:
                 yield session
                 session.commit()

@@ -90,7 +90,10 @@ def perform(db: Database, req: ActionRequest) -> ActionResult:
     intent = {"task_id": req.task_id, "action": req.action}
 
     def work(session: Session) -> ActionResult:
-        task = session.get(Task, req.task_id)
+        # A plain transition locks its row at once (one round trip fewer); a handler keeps
+        # the order it locks in (its own rows first, the task when it applies).
+        task = session.get(Task, req.task_id) if req.action in HANDLERS else \
+            lifecycle.lock(session, req.task_id)
         if task is None:
             raise NotFound("err.not_found", task_id=req.task_id)
         before = task.state

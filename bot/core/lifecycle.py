@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from sqlalchemy import update
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, select
 
 from bot.core.actors import Actor
@@ -95,6 +96,19 @@ TRANSITIONS: dict[str, Transition] = dict(
 )
 
 
+LOCKED = "promopilot.locked_tasks"  # session.info: task ids this transaction holds locked
+RETURNED = ("state", "version", "claimed_by", "skip_reason", "updated_at")
+
+
+def lock(session: Session, task_id: int) -> Task | None:
+    """Load a task locked for this transaction (``SELECT … FOR UPDATE``; SQLite's
+    ``BEGIN IMMEDIATE`` holds the database already); ``apply`` then needs no lock of its own."""
+    task = session.get(Task, task_id, with_for_update=True, populate_existing=True)
+    if task is not None:
+        session.info.setdefault(LOCKED, set()).add(task_id)
+    return task
+
+
 @dataclass(frozen=True)
 class Outcome:
     task_id: int
@@ -168,20 +182,29 @@ def apply(
     if expected_version is not None:
         conditions.append(Task.version == expected_version)
 
-    # Lock the row first so "before" is exact; the conditional UPDATE still decides.
-    before = session.execute(
-        select(Task.state).where(Task.id == task_id).with_for_update()
-    ).scalar_one_or_none()
-    result = session.execute(
-        update(Task).where(*conditions).values(**values).execution_options(
-            synchronize_session=False
-        )
-    )
-    if result.rowcount != 1:
+    # The row is locked first so "before" is exact (``perform`` has locked and loaded it
+    # already: then its state is the one read under the lock); the conditional UPDATE still
+    # decides, and RETURNING hands back the new row without another round trip.
+    task = session.identity_map.get(session.identity_key(Task, task_id)) \
+        if task_id in session.info.get(LOCKED, ()) else None
+    if task is not None:
+        before = task.state
+    else:
+        before = session.execute(
+            select(Task.state).where(Task.id == task_id).with_for_update()
+        ).scalar_one_or_none()
+    changed = session.execute(
+        update(Task).where(*conditions).values(**values)
+        .returning(*[getattr(Task, name) for name in RETURNED])
+        .execution_options(synchronize_session=False)
+    ).first()
+    if changed is None:
         raise _why_not(session, task_id, rule, actor, claimant_guard, expected_version)
 
-    task = session.get(Task, task_id, populate_existing=True)
+    task = task or session.get(Task, task_id)
     assert task is not None
+    for name, value in zip(RETURNED, changed, strict=True):
+        set_committed_value(task, name, value)
     outcome = Outcome(task.id, action, before or "", task.state, task.version)
     session.add(
         AuditEvent(

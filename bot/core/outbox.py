@@ -24,6 +24,8 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy import or_, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, select
 
@@ -44,12 +46,21 @@ MAX_ATTEMPTS = 10
 
 
 def _add(session: Session, row: OutboxMessage) -> bool:
-    exists = session.exec(select(OutboxMessage.id).where(OutboxMessage.key == row.key)).first()
-    if exists:
-        return False
-    session.add(row)
-    session.flush()
-    return True
+    return _add_many(session, [row]) == 1
+
+
+def _add_many(session: Session, rows: list[OutboxMessage]) -> int:
+    """Insert the rows whose key is new, in one statement (``ON CONFLICT DO NOTHING`` on the
+    unique key: an intent enqueued twice, even by two transactions at once, stays one row);
+    how many were new."""
+    if not rows:
+        return 0
+    values = [row.model_dump(exclude={"id"}) for row in rows]
+    dialect = session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    result = session.execute(insert(OutboxMessage).values(values)
+                             .on_conflict_do_nothing(index_elements=["key"]))
+    return max(result.rowcount or 0, 0)
 
 
 def enqueue_card(
@@ -99,11 +110,14 @@ def enqueue_task_card(session: Session, task: Task, platform: str) -> None:
                                                              task.team_id)
                if all(keep(session, task, b) for keep in binding_filters)}
     card_key = f"task:{task.id}"
-    for msg in session.exec(select(ChatMessage).where(ChatMessage.card_key == card_key)):
-        targets.add((msg.chat, msg.channel_id))
-    for chat, channel in sorted(targets):
-        enqueue_card(session, chat, channel, card_key, "task", {"task_id": task.id},
-                     key=f"{card_key}:v{task.version}:{chat}:{channel}", task_id=task.id)
+    shown = session.exec(select(ChatMessage.chat, ChatMessage.channel_id).where(
+        ChatMessage.task_id == task.id, ChatMessage.card_key == card_key))  # indexed: task_id
+    targets.update((chat, channel) for chat, channel in shown)
+    _add_many(session, [OutboxMessage(
+        key=f"{card_key}:v{task.version}:{chat}:{channel}", chat=chat, channel_id=channel,
+        kind="card", card_key=card_key, task_id=task.id,
+        payload={"builder": "task", "params": {"task_id": task.id}})
+        for chat, channel in sorted(targets)])
 
 
 class Dispatcher:

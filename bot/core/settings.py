@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     outbox_interval_seconds: float = 2.0
     review_poll_seconds: float = 5.0
     scheduler_enabled: bool = True
+    request_threads: int = Field(
+        default=16, ge=1, description="Requests worked on at once per process (each may hold "
+        "a database connection); the PostgreSQL pool holds these plus the inbox workers")
     demo_on_empty: bool | None = Field(
         default=None, description="Seed demo data on first start; unset = in demo mode only")
     log_json: bool = False

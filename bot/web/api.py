@@ -195,7 +195,7 @@ def build_router(container) -> APIRouter:
                                   "event_id was used for another action"}})
     def act(task_id: int, body: ActionIn, request: Request) -> dict:
         actor = acting_name(request, body.actor, settings)  # logged in: yourself only
-        with db.session() as session:
+        with db.read() as session:
             user = by_name(session, actor)
         if user is None or not user.active:
             raise refuse(403, "auth.unknown_user", request_lang(request, settings),

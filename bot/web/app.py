@@ -8,6 +8,7 @@ import signal
 import threading
 from contextlib import asynccontextmanager
 
+import anyio.to_thread
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
@@ -76,6 +77,8 @@ def create_app(settings: Settings | None = None,
     async def lifespan(app: FastAPI):
         loop = asyncio.get_running_loop()
         state["loop"] = container.extras["loop"] = loop
+        # Request threads = what the database pool was sized for (bot.wiring.build).
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.request_threads
         hub.bind(loop)
         inbox = inbox_of(container)
         stop_watchers_on_exit_signal(watcher)

@@ -260,7 +260,7 @@ class AuthGate:
     def _load(self, user_id: int, fp: str) -> Principal | None:
         from bot.core.passwords import current_fingerprint
 
-        with self.db.session() as s:
+        with self.db.read() as s:
             user = s.get(User, user_id)
             if user is None or not user.active:
                 return None

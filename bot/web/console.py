@@ -61,7 +61,7 @@ def build_router(container) -> APIRouter:
         container.extras["kick"]()
 
     def channels() -> list[dict]:
-        with db.session() as session:
+        with db.read() as session:
             rows = session.exec(select(ChatBinding).where(ChatBinding.chat == "web")
                                 .order_by(ChatBinding.id)).all()
         seen: dict[str, dict] = {}
@@ -77,7 +77,7 @@ def build_router(container) -> APIRouter:
 
     def acting(request: Request, named: str | None) -> User:
         name = acting_name(request, named, settings)
-        with db.session() as session:
+        with db.read() as session:
             user = session.exec(select(User).where(User.name == name)).first()
         if user is None or not user.active:
             message = t("auth.unknown_user", request_lang(request, settings), name=name[:64])
