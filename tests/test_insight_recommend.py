@@ -131,6 +131,7 @@ def test_what_was_shown_when_the_team_decided_is_logged_and_scored_later(db):
 
     from bot.core.actions import ActionRequest, perform
     from bot.core.actors import Actor
+    from bot.insight import decision_log
     from storage.models import Campaign, User
     from storage.models_results import CampaignResult, RecommendationLog
 
@@ -140,6 +141,7 @@ def test_what_was_shown_when_the_team_decided_is_logged_and_scored_later(db):
         actor = Actor.of(li)
     perform(db, ActionRequest(ids["new_subsidy"], "claim", actor))
     perform(db, ActionRequest(ids["new_subsidy"], "release", actor))  # not new → new: no row
+    assert decision_log.settle()  # written just after the commit, off the click's path
     with db.session() as s:
         row = s.exec(select(RecommendationLog)).one()
         assert (row.task_id, row.verdict, row.decided) == (ids["new_subsidy"], "skip", "claim")

@@ -19,12 +19,13 @@ from bot.core.actors import Actor
 from bot.core.errors import Forbidden, NotFound
 from bot.core.i18n import Term, roles
 from bot.core.lifecycle import Outcome
+from bot.insight import decision_log
 from bot.insight.recommend import recommend
 from bot.watch import cards as watch_cards
 from cards import insight as layout
 from cards.model import Card
 from storage.models import AuditEvent, ChatMessage, Task
-from storage.models_results import AlertLog, RecommendationLog
+from storage.models_results import AlertLog
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -89,23 +90,11 @@ def mute(session: Session, task: Task, req: ActionRequest) -> Outcome:
 
 
 def log_decision(session: Session, task: Task, outcome: Outcome, actor: Actor) -> None:
-    """When a task leaves ``new`` (claimed, skipped …), keep what was recommended then."""
+    """When a task leaves ``new`` (claimed, skipped …), keep what was recommended then:
+    noted here, computed and stored just after the commit (``bot.insight.decision_log``)."""
     if outcome.before != "new" or outcome.after == "new" or not outcome.changed:
         return
-    try:
-        with session.begin_nested():
-            if session.exec(select(RecommendationLog.id).where(
-                    RecommendationLog.task_id == task.id)).first() is not None:
-                return
-            rec = recommend(session, task)
-            session.add(RecommendationLog(
-                task_id=task.id or 0, verdict=rec.verdict, score=rec.score,
-                weights_version=rec.policy, decided=outcome.action,
-                detail={"factors": rec.factors(),
-                        "points": {r.factor: r.points for r in rec.reasons}}))
-            session.flush()
-    except Exception:  # noqa: BLE001 - the decision itself must not fail for its log
-        log.warning("recommendation log failed", exc_info=True, extra={"task_id": task.id})
+    decision_log.note(session, task.id or 0, outcome.action)
 
 
 def install_cards_and_listeners() -> None:
