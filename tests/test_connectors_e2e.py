@@ -50,7 +50,8 @@ def test_invitation_to_per_sku_result_card(pdd, live):
     assert live.container.submitters["pdd"].name == "pdd-flagship"  # the `api` channel
     report = live.container.extras["watcher"].run_once()
     assert report.new, "the invitation became a notice"
-    task = next(t for t in client.get("/api/tasks", params={"platform": "pdd"}).json()
+    task = next(t for t in client.get("/api/tasks", params={"platform": "pdd",
+                                                            "limit": 200}).json()["items"]
                 if t["title"] == "拼多多定向邀约·年货节限时折扣")
     tid = task["id"]
     live.drain()

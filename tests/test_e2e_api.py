@@ -30,7 +30,8 @@ def test_published_notice_to_accepted_result(live):
     assert len(report.new) == 1
     assert live.container.extras["watcher"].run_once().new == []  # same content → nothing new
 
-    tasks = client.get("/api/tasks", params={"state": "new", "platform": "tmall"}).json()
+    tasks = client.get("/api/tasks", params={"state": "new", "platform": "tmall",
+                                             "limit": 200}).json()["items"]
     task = next(t for t in tasks if t["title"] == "天猫测试会场·双旦狂欢")
     tid = task["id"]
     live.drain()
@@ -71,7 +72,7 @@ def test_platform_rejection_goes_back_to_drafting_with_reasons(live):
     from bot.declarations.autofill import current
 
     client = httpx.Client(base_url=live.url, timeout=30)
-    tid = client.get("/api/tasks", params={"platform": "jd"}).json()[0]["id"]
+    tid = client.get("/api/tasks", params={"platform": "jd"}).json()["items"][0]["id"]
     for action, who in [("claim", "li.na"), ("draft", "li.na")]:
         act(client, tid, action, who)
     with live.container.db.session() as s:  # prices the platform will refuse
