@@ -93,7 +93,7 @@ def test_board_filters_and_search_narrow_the_list(client, seeded):
     assert ids(client.get(f"/?q=%23{jd}").text) == {jd}  # "#3"
     assert ids(client.get("/?owner=none").text) == everything  # nobody claimed yet
     items = client.get("/dash/board/items?platform=jd")
-    assert items.headers["hx-push-url"] == "/?platform=jd"  # the address follows the filter
+    assert items.headers["hx-replace-url"] == "/?platform=jd"  # the address follows the filter
 
 
 def test_overdue_and_at_risk_are_marked(client, seeded):

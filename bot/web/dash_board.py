@@ -87,7 +87,8 @@ def build_router(container, pages: Pages) -> APIRouter:
             html = pages.partial("dashboard/board_items.html", lang,
                                  **board_context(session, f, viewer, lang))
         query = urlencode(f.query())
-        return HTMLResponse(html, headers={"HX-Push-Url": "/" + (f"?{query}" if query else "")})
+        # the address follows the filter (bookmarkable), without a history entry per refresh
+        return HTMLResponse(html, headers={"HX-Replace-Url": "/" + (f"?{query}" if query else "")})
 
     @router.get("/dash/board/export")
     def board_export(request: Request, format: str = "csv") -> Response:

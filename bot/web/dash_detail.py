@@ -5,6 +5,7 @@ messages the task produced (a private reply only for the person it was for)."""
 from __future__ import annotations
 
 import logging
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
@@ -124,8 +125,12 @@ def task_context(session: Session, task: Task, viewer: Viewer, lang: str) -> dic
         messages.append({"message": m, "what": str(card.get("title") or m.text or "")[:300],
                          "kind": str(card.get("kind") or ("text" if m.text else "")),
                          "posted": bool(m.message_ref) or m.chat == "web"})
+    console = next((m["message"].channel_id for m in messages
+                    if m["message"].chat == "web" and m["message"].card_key), None)
     return {
         "task": task, "campaign": campaign, "overdue": overdue, "at_risk": at_risk,
+        "console_url": f"/console?channel={quote(console, safe='')}&task={task.id}" if console
+        else f"/console?task={task.id}",
         "owner": by_id.get(task.claimed_by or 0, ""),
         "platform": data.platform_names(session, lang).get(campaign.platform, campaign.platform)
         if campaign else "",
