@@ -31,6 +31,7 @@ from storage.db import Database
 from storage.models import ChatIdentity, ChatMessage, InboxEvent, OutboxMessage
 
 from .settings import DingTalkSettings
+from .shape import card_problem, message_problem
 
 log = logging.getLogger(__name__)
 CHAT = "dingtalk"
@@ -93,6 +94,12 @@ class Inbox:
 
     def handle_message(self, data: dict[str, Any], delivery_id: str) -> None:
         """A chatbot message (group @-mention or 1:1 chat) → a text command."""
+        why = message_problem(data)
+        if why is not None:  # refused before the router: no action, the sender is told
+            addressed = isinstance(data, dict) and data.get("isInAtList") is not False
+            self._refuse("message", delivery_id, why, data.get("senderStaffId") if addressed
+                         else None, "inbound.unreadable_message")
+            return
         try:
             robot = data.get("robotCode")
             if robot and self.settings.robot and robot != self.settings.robot:
@@ -115,6 +122,12 @@ class Inbox:
 
     def handle_card(self, data: dict[str, Any], delivery_id: str) -> None:
         """An interactive-card button → ``router.handle_click``; the card updates via outbox."""
+        why = card_problem(data)
+        if why is not None:
+            self._refuse("card", delivery_id, why,
+                         data.get("userId") if isinstance(data, dict) else None,
+                         "inbound.unreadable_click")
+            return
         user = str(data.get("userId") or "")
         try:
             out_track_id = str(data.get("outTrackId") or "")
@@ -170,6 +183,19 @@ class Inbox:
                              "channel": inbound.channel_id}))
             elif text:
                 outbox.enqueue_text(session, CHAT, inbound.channel_id, text, key=f"{key}:text")
+        self.kick()
+
+    def _refuse(self, kind: str, delivery_id: str, why: str, user: object, key: str) -> None:
+        """A frame not in DingTalk's shape: one log line, and the sender hears it once."""
+        log.warning("dingtalk frame refused: not in DingTalk's shape",
+                    extra={"kind": kind, "delivery": delivery_id, "reason": why[:200]})
+        if not isinstance(user, str) or not user:
+            return
+        with self.db.session() as session:
+            _add(session, OutboxMessage(
+                key=f"dingtalk-refused:{delivery_id}"[:256], chat=CHAT, channel_id="",
+                kind="private", payload={"text": t(key, get_settings().language),
+                                         "user": user}))
         self.kick()
 
     def _failed(self, kind: str, delivery_id: str, user: object) -> None:

@@ -13,6 +13,7 @@ import asyncio
 import json
 import logging
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -22,9 +23,10 @@ from lark_oapi.api.im.v1 import P2ImMessageReceiveV1
 from lark_oapi.core.json import JSON
 from lark_oapi.event.callback.model.p2_card_action_trigger import P2CardActionTrigger
 
-from adapters.chat.feishu.inbound import FeishuInbound
+from adapters.chat.feishu.inbound import FeishuInbound, refused
 from adapters.chat.feishu.security import Rejected, open_request
 from adapters.chat.feishu.settings import FeishuSettings
+from adapters.chat.feishu.shape import card_problem, message_problem
 from bot.core.i18n import t
 
 log = logging.getLogger(__name__)
@@ -40,15 +42,35 @@ def dispatch(inbound: FeishuInbound, payload: dict[str, Any],
     header = payload.get("header") if isinstance(payload.get("header"), dict) else {}
     event_type = header.get("event_type")
     if event_type == MESSAGE:
-        inbound.on_message(P2ImMessageReceiveV1(payload), stored)
+        message = _typed(P2ImMessageReceiveV1, payload, message_problem, "message", stored)
+        if message is not None:
+            inbound.on_message(message, stored)
         return {}
     if event_type == CARD_ACTION:
-        return json.loads(JSON.marshal(inbound.on_card_action(P2CardActionTrigger(payload),
-                                                              stored)))
+        click = _typed(P2CardActionTrigger, payload, card_problem, "card", stored)
+        if click is None:  # Feishu's non-retry answer, and the clicker hears why
+            return {"toast": {"type": "error", "content": t("inbound.unreadable_click",
+                                                            inbound.lang)}}
+        return json.loads(JSON.marshal(inbound.on_card_action(click, stored)))
     stored.set()
     log.info("feishu event ignored", extra={"event_type": str(event_type)[:80],
                                             "schema": str(payload.get("schema"))[:10]})
     return {}
+
+
+def _typed(kind: type, payload: dict[str, Any], problem: Callable[[dict], str | None],
+           name: str, stored: threading.Event) -> Any:
+    """The SDK's typed event, or None when the payload is not in Feishu's shape (refused
+    with a log line; lark-oapi raises on an object or list of the wrong kind)."""
+    why = problem(payload)
+    if why is None:
+        try:
+            return kind(payload)
+        except Exception as exc:  # noqa: BLE001 - the SDK's unmarshalling: a shape problem
+            why = f"lark-oapi cannot read it ({type(exc).__name__}: {str(exc)[:120]})"
+    stored.set()
+    refused(name, payload, why)
+    return None
 
 
 def build_router(inbound: FeishuInbound, settings: FeishuSettings,

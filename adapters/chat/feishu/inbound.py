@@ -32,6 +32,7 @@ from sqlmodel import Session, select
 
 from adapters.chat.feishu.adapter import FeishuAdapter, FeishuUser
 from adapters.chat.feishu.render import COMMENT_FIELD, VALUE_KEY, render
+from adapters.chat.feishu.shape import card_problem, message_problem
 from bot.core import outbox
 from bot.core.i18n import Term, t
 from bot.core.inbox import InboxWorker
@@ -68,6 +69,15 @@ def _left(started: float) -> float:
 def _raw(data: Any) -> dict:
     """An SDK event as the plain JSON Feishu sent (to store it, and rebuild it later)."""
     return json.loads(JSON.marshal(data))
+
+
+def refused(kind: str, raw: Any, why: str) -> None:
+    """One log line for an event not in Feishu's shape (never its token or content)."""
+    header = raw.get("header") if isinstance(raw, dict) else None
+    header = header if isinstance(header, dict) else {}
+    log.warning("feishu event refused: not in Feishu's shape", extra={
+        "kind": kind, "reason": why[:200], "event_id": str(header.get("event_id") or "")[:80],
+        "event_type": str(header.get("event_type") or "")[:80]})
 
 
 def message_text(message: Any) -> str:
@@ -155,10 +165,14 @@ class FeishuInbound:
                    stored: threading.Event | None = None) -> None:
         """``stored`` is set once the event is safe in the inbox (the endpoint may answer)."""
         started = time.monotonic()
-        event = data.event
-        if event is None or event.message is None or event.sender is None:
+        raw = _raw(data)
+        why = message_problem(raw)
+        if why is not None:  # refused: nothing stored, nothing routed
+            refused("message", raw, why)
+            if stored is not None:
+                stored.set()
             return
-        message, sender = event.message, event.sender
+        message, sender = data.event.message, data.event.sender  # type: ignore[union-attr]
         if sender.sender_type not in (None, "user"):
             return  # other bots (and ourselves) are not people giving commands
         if message.chat_type == "group" and not self._mentions_bot(message):
@@ -166,7 +180,7 @@ class FeishuInbound:
         delivery = message.message_id or (data.header.event_id if data.header else None)
         if not delivery:
             return
-        event_id = self.inbox.accept(f"feishu:msg:{delivery}", CHAT, "message", _raw(data))
+        event_id = self.inbox.accept(f"feishu:msg:{delivery}", CHAT, "message", raw)
         if stored is not None:
             stored.set()
         if event_id is not None:  # None: re-delivered, the first one is answered
@@ -257,6 +271,13 @@ class FeishuInbound:
     def on_card_action(self, data: P2CardActionTrigger,
                        stored: threading.Event | None = None) -> P2CardActionTriggerResponse:
         started = time.monotonic()
+        raw = _raw(data)
+        why = card_problem(raw)
+        if why is not None:
+            refused("card", raw, why)
+            if stored is not None:
+                stored.set()
+            return self._toast("error", t("inbound.unreadable_click", self.lang))
         event = data.event
         action = event.action if event else None
         packed = (action.value or {}).get(VALUE_KEY) if action else None
@@ -265,7 +286,7 @@ class FeishuInbound:
             return self._toast("error", t("feishu.not_a_button", self.lang))
         delivery = (data.header.event_id if data.header else None) or event.token
         key = f"feishu:card:{delivery}" if delivery else f"feishu:card:anon:{id(data)}"
-        event_id = self.inbox.accept(key, CHAT, "card", _raw(data))
+        event_id = self.inbox.accept(key, CHAT, "card", raw)
         if stored is not None:
             stored.set()
         result = self._redelivered(key) if event_id is None else \

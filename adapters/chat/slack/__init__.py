@@ -12,10 +12,11 @@ import logging
 from typing import Any
 
 from fastapi import Request
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 
 from bot.core.inbox import inbox_of
 
+from . import payload
 from .client import SlackChatAdapter
 from .inbound import SlackInbound, build_bolt
 from .settings import SlackSettings
@@ -45,7 +46,24 @@ def install(container: Any, api: Any, settings: SlackSettings | None = None) -> 
     container.extras["slack_app"] = bolt
     handler = AsyncSlackRequestHandler(bolt)
 
+    secret = settings.signing_secret.get_secret_value()
+
     async def slack_events(request: Request) -> Response:
+        """Signed and in Slack's shape before bolt reads it (``payload``): a malformed body
+        is refused with 400 and no retry, never a 500 and never an action."""
+        raw = await request.body()  # cached: bolt reads the same bytes
+        if not payload.signed(raw, request.headers, secret):
+            return JSONResponse({"error": "invalid request"}, status_code=401)
+        try:
+            why = payload.problem(payload.parse(raw, request.headers.get("content-type")))
+        except payload.Malformed as exc:
+            why = str(exc)
+        if why is not None:
+            log.warning("slack payload refused", extra={
+                "reason": why, "bytes": len(raw),
+                "client": request.client.host if request.client else ""})
+            return JSONResponse({"error": "malformed payload"}, status_code=400,
+                                headers={"X-Slack-No-Retry": "1"})
         return await handler.handle(request)
 
     api.add_api_route(EVENTS_PATH, slack_events, methods=["POST"], include_in_schema=False)
