@@ -50,17 +50,43 @@ def demo() -> None:
     typer.echo(json.dumps(seed(_database(), settings), ensure_ascii=False))
 
 
-@app.command()
-def run(migrate: bool = typer.Option(True, help="apply migrations first")) -> None:
-    """Serve PromoPilot (console, API, sandbox, chat endpoints) and run the jobs."""
-    import uvicorn
+MAX_WORKERS = 32
 
+
+@app.command()
+def run(migrate: bool = typer.Option(True, help="apply migrations first"),
+        workers: int = typer.Option(
+            1, "--workers", min=1, max=MAX_WORKERS, envvar="PROMOPILOT_WORKERS",
+            help="server processes sharing the port (each builds its own container; the "
+                 "PostgreSQL leader lock keeps periodic jobs to one). Above 1 needs "
+                 "PostgreSQL: SQLite stays at one"),
+        host: str | None = typer.Option(None, help="listen address (default: PROMOPILOT_HOST, "
+                                                   "else 127.0.0.1)"),
+        port: int | None = typer.Option(None, min=1, max=65535,
+                                        help="port (default: PROMOPILOT_PORT, else 8000)")
+        ) -> None:
+    """Serve PromoPilot (console, API, sandbox, chat endpoints) and run the jobs."""
+    import os
+
+    import uvicorn
+    from sqlalchemy.engine import make_url
+
+    from bot.core.i18n import t
     from bot.demo import is_empty, seed
     from bot.web.app import create_app
     from storage.db import upgrade
 
+    # Through the environment, so worker processes read the same settings.
+    for name, value in (("PROMOPILOT_HOST", host), ("PROMOPILOT_PORT", port)):
+        if value is not None:
+            os.environ[name] = str(value)
+    get_settings.cache_clear()
     settings = get_settings()
     logs.setup(settings.log_level, settings.log_json)
+    if workers > 1 and make_url(settings.database_url).get_backend_name() != "postgresql":
+        typer.echo(t("cli.workers_need_postgres", settings.language, n=workers, db="SQLite",
+                     pg="PostgreSQL", var="PROMOPILOT_DATABASE_URL"), err=True)
+        raise typer.Exit(code=2)
     if migrate:
         upgrade(settings.database_url)
     db = _database()
@@ -76,6 +102,11 @@ def run(migrate: bool = typer.Option(True, help="apply migrations first")) -> No
     else:
         typer.echo("the console asks for a login: set a password with "
                    "`promopilot user passwd <name>`; the API takes PROMOPILOT_API_TOKEN")
+    if workers > 1:  # uvicorn's workers need an import string; each builds its own app
+        typer.echo(f"{workers} worker processes on {settings.host}:{settings.port}")
+        uvicorn.run("bot.web.serve:app", factory=True, workers=workers, host=settings.host,
+                    port=settings.port, log_config=None)
+        return
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
                 log_config=None)
 
