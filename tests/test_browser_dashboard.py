@@ -13,10 +13,12 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
+from bot.declarations import plugin as declarations_plugin
 from storage.models import Campaign, Task
 from storage.types import utcnow
 from tests import dashboard_data
 from tests.conftest import LiveServer, free_port
+from tests.fakes import data_pool as pool
 
 pytestmark = pytest.mark.browser
 CHROMIUM = "/usr/bin/chromium"
@@ -182,6 +184,7 @@ def secure_live(settings, seeded) -> Iterator[LiveServer]:
 def log_in(page, live, name: str, target: str = "/") -> None:
     page.goto(live.url + target)
     assert "/console/login" in page.url  # login required outside the demo
+    shot(page, "login")
     page.fill("#username", name)
     page.fill("#password", PASSWORD)
     page.click("button[type=submit]")
@@ -234,8 +237,24 @@ def test_a_390px_phone_never_scrolls_sideways(live, browser, js_errors):
         outbox.enqueue_task_card(s, s.get(Task, tid), "pdd")
     live.drain()
     dashboard_data.history(db)
+    drafted = pool.task(db, "jd", {"categories": ["家电数码"]}, state="claimed")
+    pool.act(db, drafted, "draft", "li.na")
+    with db.session() as s:
+        campaign_id = s.get(Task, tid).campaign_id
+    form = declarations_plugin.link(drafted, "edit", live.settings).replace(
+        live.settings.base_url, "")
+    desktop = new_page(browser, js_errors, live, person="admin")
+    for path, name, ready in [(f"/dash/campaigns/{campaign_id}", "campaign", "#tasks"),
+                              (f"/dash/tasks/{drafted}", "task-drafted", "#lines table"),
+                              (form, "declaration-form", "#edit-form"),
+                              ("/console?channel=jd-promo", "console", ".card")]:
+        desktop.goto(live.url + path)
+        desktop.locator(ready).first.wait_for(timeout=15_000)
+        shot(desktop, name)
     page = new_page(browser, js_errors, live, person="admin", viewport=PHONE)
     for path, name, ready in [
+            (f"/dash/campaigns/{campaign_id}", "phone-campaign", "#tasks"),
+            (form, "phone-declaration-form", "#edit-form"),
             ("/", "phone-board", ".item"), ("/?closed=1", "phone-board-closed", ".item"),
             ("/dash/calendar", "phone-calendar", ".fc-view"),
             (f"/dash/tasks/{tid}", "phone-task", "#history"),
