@@ -201,6 +201,12 @@ def test_login_required_and_a_role_without_permission_cannot_see_settings(secure
     assert page.locator("#me").inner_text() == "李娜(运营)"
     assert page.locator("#nav-settings").count() == 0
     assert page.locator("#nav-charts").count() == 0
+    item = page.locator(".column[data-column=todo] .item").first
+    tid = item.get_attribute("data-task")
+    item.locator("button[data-action=claim]").click()  # htmx sends the session's CSRF token
+    page.locator("#flash .flash.ok").wait_for(timeout=10_000)
+    page.locator(f".column[data-column=working] .item[data-task='{tid}'] .owner",
+                 has_text="李娜(运营)").wait_for()
     page.goto(f"{live.url}/dash/settings")
     assert "不能查看「设置」" in page.locator("#refusal").inner_text()
     assert page.locator("#bindings").count() == 0
