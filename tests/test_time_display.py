@@ -36,6 +36,7 @@ from storage.models import (
     User,
 )
 from storage.models_approval import ApprovalRound, SubmissionRun
+from storage.models_costs import CostSourceState
 from storage.models_data import RuleProposal
 from storage.models_results import AlertLog
 from storage.models_watch import SourceState
@@ -162,6 +163,9 @@ def scene(db) -> dict[str, dict]:
                                  "gap": "0.192", "threshold": "0.05", "url": ""})
         s.add(alert)
         s.add(muted)
+        s.add(CostSourceState(name="erp-x", kind="http_json", ok=False, consecutive_failures=2,
+                              last_attempt=T, last_success=T, next_attempt_at=T,
+                              last_error="ReadTimeout", alerting=True, incidents=1))
         s.flush()
         ids = {"run": run.id, "proposal": proposal.id, "round": rnd.id,
                "version": declaration.version, "alert": alert.id, "muted": muted.id}
@@ -198,6 +202,13 @@ def scene(db) -> dict[str, dict]:
                             "reason": "registration_end is not a time (str)"},
         "notice_rejected:more": {"source": "feed-x", "platform": "tmall", "more": 7,
                                  "refs": ["TM-10", "TM-11"]},
+        # the ERP cost source's ops cards: the next try (down) and the last sync (recovered)
+        # are at T; the rejected-rows card shows no time of its own
+        "cost_source_down": {"source": "erp-x"},
+        "cost_source_recovered": {"source": "erp-x"},
+        "cost_rows_rejected": {"source": "erp-x", "more": 2, "items": [
+            {"ref": "SKU-7", "key": "erp.row.not_number", "params": {"field": "cost",
+                                                                     "value": "abc"}}]},
         "card_unbuildable": {"builder": "task", "card_key": f"task:{tid}", "chat": "web",
                              "channel": "ops",
                              "error": "ValueError('stored value the layout cannot read')"},
@@ -206,7 +217,7 @@ def scene(db) -> dict[str, dict]:
 
 # Cards built from their params alone that carry no time: the scan still checks that no raw
 # or UTC time reaches them, but does not ask for the team's time.
-NO_TIME = {"notice_rejected", "card_unbuildable"}
+NO_TIME = {"notice_rejected", "card_unbuildable", "cost_rows_rejected"}
 
 
 def every_builder() -> dict:

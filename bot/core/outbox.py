@@ -59,8 +59,9 @@ def _add_many(session: Session, rows: list[OutboxMessage]) -> int:
     dialect = session.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
     result = session.execute(insert(OutboxMessage).values(values)
-                             .on_conflict_do_nothing(index_elements=["key"]))
-    return max(result.rowcount or 0, 0)
+                             .on_conflict_do_nothing(index_elements=["key"])
+                             .returning(OutboxMessage.id))
+    return len(result.all())  # rowcount is -1 for this statement on psycopg: count the ids
 
 
 def enqueue_card(

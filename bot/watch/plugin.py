@@ -31,7 +31,7 @@ def install(container: Any, api: Any) -> None:
 
     def sweep_then_kick() -> None:
         report = sweep(container.db)
-        if report.sent or report.nags or report.digests:
+        if report.sent or report.nags or report.digests or report.periodic:
             kick = container.extras.get("kick")
             if kick is not None:
                 kick()

@@ -55,6 +55,7 @@ class SweepReport:
     raced: int = 0
     nags: int = 0
     digests: int = 0
+    periodic: int = 0  # cards from the features' periodic hooks (the weekly review …)
 
 
 @dataclass(frozen=True)
@@ -168,13 +169,14 @@ def sweep(db: Database, *, now: datetime | None = None,
     for enqueue in list(periodic):
         try:
             with db.session() as session:
-                report.digests += enqueue(session, now)
+                report.periodic += enqueue(session, now)
         except Exception:  # noqa: BLE001 - one report failing must not stop the reminders
             log.exception("periodic card failed", extra={"hook": getattr(enqueue, "__name__", "?")})
-    if report.sent or report.nags or report.digests:
+    if report.sent or report.nags or report.digests or report.periodic:
         log.info("reminder sweep", extra={"sent": len(report.sent), "late": report.late,
                                           "deferred": report.deferred, "nags": report.nags,
-                                          "digests": report.digests})
+                                          "digests": report.digests,
+                                          "periodic": report.periodic})
     return report
 
 
