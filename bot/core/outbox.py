@@ -56,12 +56,21 @@ def _add_many(session: Session, rows: list[OutboxMessage]) -> int:
     if not rows:
         return 0
     values = [row.model_dump(exclude={"id"}) for row in rows]
+    # One statement whatever the row count, its rows as parameters (not rendered VALUES), so
+    # it is compiled once per process: a rendered multi-row VALUES was compiled on every call,
+    # a quarter of a claim's time under load (py-spy, docs/benchmarks.md).
     dialect = session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    result = session.execute(insert(OutboxMessage).values(values)
-                             .on_conflict_do_nothing(index_elements=["key"])
-                             .returning(OutboxMessage.id))
+    statement = _INSERTS.get(dialect)
+    if statement is None:
+        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        table = OutboxMessage.__table__
+        statement = _INSERTS[dialect] = insert(table).on_conflict_do_nothing(
+            index_elements=["key"]).returning(table.c.id)
+    result = session.execute(statement, values[0] if len(values) == 1 else values)
     return len(result.all())  # rowcount is -1 for this statement on psycopg: count the ids
+
+
+_INSERTS: dict = {}  # dialect → the compiled-once insert
 
 
 def enqueue_card(
