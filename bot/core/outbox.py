@@ -21,25 +21,19 @@ import asyncio
 import logging
 import random
 from datetime import timedelta
-from typing import TYPE_CHECKING
 
 from sqlalchemy import or_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, select
 
-from bot.core import attempts
+from bot.core import attempts, delivery
 from bot.core.leases import get_lease_settings, lease, owner_id, renew
 from bot.core.ports import ChatAdapter, ChatDeliveryError
 from bot.core.settings import get_settings
-from bot.core.views import BUILDERS
 from storage.db import Database
 from storage.models import ChatBinding, ChatIdentity, ChatMessage, OutboxMessage, Task
 from storage.types import utcnow
-
-if TYPE_CHECKING:
-    from cards.model import Card
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 10
@@ -139,6 +133,7 @@ class Dispatcher:
         self._lock = asyncio.Lock()
         self.on_delivered: list = []  # callbacks(chat, channel_id) — e.g. console live updates
         self.owner = owner_id("outbox")
+        self._stands_for: dict[int, list[int]] = {}  # this batch: row sent → older versions
 
     def claim_due(self, limit: int = 50) -> list[OutboxMessage]:
         now = utcnow()
@@ -165,16 +160,28 @@ class Dispatcher:
             return claimed
 
     async def run_due(self, limit: int = 50) -> int:
+        """Send a batch: prepared in one transaction, channels sent to at once (each one's
+        rows in order), settled in one transaction (``bot.core.delivery``)."""
         async with self._lock:
             rows = await asyncio.to_thread(self.claim_due, limit)
             if not rows:
                 return 0
             heartbeat = asyncio.create_task(self._keep_leases())
             try:
-                for row in rows:
-                    await self._deliver(row)
+                sending, self._stands_for = delivery.collapse(rows)
+                cards = [r for r in sending if r.kind == "card" and r.chat in self.adapters]
+                prepared = await asyncio.to_thread(
+                    delivery.prepare, self.db, cards, get_settings().language,
+                    self._unbuildable) if cards else {}
+                done = delivery.Settled()
+                await asyncio.gather(*(self._deliver_all(group, prepared, done)
+                                       for group in delivery.by_channel(sending)))
+                await asyncio.to_thread(delivery.settle, self.db, done, self._stands_for)
             finally:
                 heartbeat.cancel()
+            for chat, channel in {(r.chat, r.channel_id) for r in rows}:
+                for callback in self.on_delivered:
+                    callback(chat, channel)
             return len(rows)
 
     async def _keep_leases(self) -> None:
@@ -187,16 +194,22 @@ class Dispatcher:
             except Exception as exc:  # noqa: BLE001 - the database is away: next beat
                 log.warning("outbox lease renewal failed", extra={"error": repr(exc)[:200]})
 
-    async def _deliver(self, row: OutboxMessage) -> None:
-        """Send one row. Database work runs in a thread: the loop keeps acking chat events."""
+    async def _deliver_all(self, rows: list[OutboxMessage], prepared: dict,
+                           done: delivery.Settled) -> None:
+        for row in rows:
+            await self._deliver(row, prepared.get(row.id or 0), done)
+
+    async def _deliver(self, row: OutboxMessage, prepared: delivery.Prepared | None,
+                       done: delivery.Settled) -> None:
+        """Send one row; what it stores waits for the batch's settle."""
         adapter = self.adapters.get(row.chat)
         if adapter is None:
-            await asyncio.to_thread(self._finish, row, "skipped",
-                                    f"no adapter configured for {row.chat}")
+            done.sent.append(row.id or 0)
+            done.notes[row.id or 0] = f"no adapter configured for {row.chat}"
             return
         try:
             if row.kind == "card":
-                await self._deliver_card(adapter, row)
+                await self._deliver_card(adapter, row, prepared, done)
             elif row.kind == "text":
                 since = await asyncio.to_thread(attempts.begin_text, self.db, row)
                 await adapter.post_text(row.channel_id, row.payload["text"],
@@ -206,17 +219,17 @@ class Dispatcher:
                 await adapter.send_private(row.payload["user"], row.payload["text"],
                                            row.payload.get("channel") or None,
                                            key=attempts.delivery_key(row), unsure_since=since)
-            await asyncio.to_thread(self._finish, row, "sent")
-            for callback in self.on_delivered:
-                callback(row.chat, row.channel_id)
+            done.sent.append(row.id or 0)
         except Exception as exc:  # noqa: BLE001 - every failure is retried or marked dead
             await asyncio.to_thread(self._failed, row, exc)
 
-    async def _deliver_card(self, adapter: ChatAdapter, row: OutboxMessage) -> None:
-        prepared = await asyncio.to_thread(self._prepare_card, row)
-        if prepared is None:
-            return
-        card, message_id, message_ref = prepared
+    async def _deliver_card(self, adapter: ChatAdapter, row: OutboxMessage,
+                            prepared: delivery.Prepared | None, done: delivery.Settled) -> None:
+        if prepared is not None and prepared.error is not None:
+            raise prepared.error
+        if prepared is None or prepared.card is None:
+            return  # the builder has nothing to show (any more)
+        card, message_id, message_ref = prepared.card, prepared.message_id, prepared.message_ref
         ref = message_ref
         if message_ref:
             try:
@@ -240,58 +253,11 @@ class Dispatcher:
                 if exc.not_sent:
                     await asyncio.to_thread(attempts.forget_post, self.db, message_id, key)
                 raise
-        await asyncio.to_thread(self._store_card, message_id, ref, card)
+        done.cards.append((message_id, ref, card))
 
-    def _prepare_card(self, row: OutboxMessage) -> tuple[Card, int, str] | None:
-        with self.db.session() as session:
-            payload = row.payload if isinstance(row.payload, dict) else {}
-            try:
-                build = BUILDERS[str(payload.get("builder"))]
-                card = build(session, payload.get("params") or {}, get_settings().language)
-            except DBAPIError:
-                raise  # the database, not the data: retried as usual
-            except Exception as exc:  # noqa: BLE001 - the data cannot make this card
-                session.rollback()
-                report_unbuildable(self.db, row, exc)
-                raise CardUnbuildable(f"card cannot be built: {exc!r}"[:500]) from exc
-            if card is None:
-                return None
-            message = self._reserve(session, row)
-            return card, message.id or 0, message.message_ref
-
-    def _store_card(self, message_id: int, ref: str, card: Card) -> None:
-        with self.db.session() as session:
-            session.execute(
-                update(ChatMessage).where(ChatMessage.id == message_id)
-                .values(message_ref=ref, card=card.model_dump(mode="json"),
-                        revision=ChatMessage.revision + 1, updated_at=utcnow(),
-                        post_key="", post_started_at=None)
-                .execution_options(synchronize_session=False)
-            )
-
-    def _reserve(self, session: Session, row: OutboxMessage) -> ChatMessage:
-        """The message that shows this card in this channel; created (reserved) if none.
-
-        A reserved row without a reference means an earlier post failed or its outcome is
-        unknown (``post_key`` set): the next post reuses that key.
-        """
-        message = session.exec(select(ChatMessage).where(
-            ChatMessage.chat == row.chat, ChatMessage.channel_id == row.channel_id,
-            ChatMessage.card_key == row.card_key)).first()
-        if message is None:
-            message = ChatMessage(chat=row.chat, channel_id=row.channel_id,
-                                  card_key=row.card_key, task_id=row.task_id)
-            session.add(message)
-            session.flush()
-        return message
-
-    def _finish(self, row: OutboxMessage, status: str, note: str | None = None) -> None:
-        with self.db.session() as session:
-            session.execute(
-                update(OutboxMessage).where(OutboxMessage.id == row.id)
-                .values(status=status, sent_at=utcnow(), last_error=note, lease_owner="")
-                .execution_options(synchronize_session=False)
-            )
+    def _unbuildable(self, row: OutboxMessage, exc: Exception) -> Exception:
+        report_unbuildable(self.db, row, exc)
+        return CardUnbuildable(f"card cannot be built: {exc!r}"[:500])
 
     def _failed(self, row: OutboxMessage, exc: Exception) -> None:
         retry_after = getattr(exc, "retry_after", None)
@@ -307,7 +273,8 @@ class Dispatcher:
         )
         with self.db.session() as session:
             session.execute(
-                update(OutboxMessage).where(OutboxMessage.id == row.id)
+                update(OutboxMessage).where(OutboxMessage.id.in_(  # and the versions it stood for
+                    [row.id, *self._stands_for.get(row.id or 0, [])]))
                 .values(status="dead" if dead else "pending", last_error=repr(exc)[:2000],
                         next_attempt_at=utcnow() + timedelta(seconds=delay), lease_owner="",
                         **({"attempt_started_at": None}

@@ -1,0 +1,160 @@
+"""The outbox dispatcher's database work, a batch at a time (``bot.core.outbox.Dispatcher``).
+
+Per delivered row the dispatcher used to open three transactions (build the card and reserve
+its message, store the reference, mark the row sent), each a commit PostgreSQL waits for the
+disk on: with two cards per click that was six commits against the click's one. Now a batch
+of claimed rows is prepared in one transaction (a savepoint per row, so one row's failure
+costs only that row), sent, and settled in one. Rows of one card in one channel that a
+batch holds several versions of collapse into the newest: the card is built from the
+database at delivery, so the older ones would show the same card again.
+
+What stays per row is what makes a retry safe: the record of a post before it is made
+(``bot.core.attempts``) and a failure's own retry schedule.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from sqlalchemy import update
+from sqlalchemy.exc import DBAPIError
+from sqlmodel import Session, select
+
+from bot.core.views import BUILDERS
+from storage.db import Database
+from storage.models import ChatMessage, OutboxMessage
+from storage.types import utcnow
+
+if TYPE_CHECKING:
+    from cards.model import Card
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Prepared:
+    """A card row ready to send: the card, the message that shows it, its reference."""
+
+    card: Card | None
+    message_id: int = 0
+    message_ref: str = ""
+    error: Exception | None = None  # building failed: raised when the row is delivered
+
+
+@dataclass
+class Settled:
+    """What one batch delivered, stored in one transaction at its end."""
+
+    sent: list[int] = field(default_factory=list)  # outbox ids
+    cards: list[tuple[int, str, Card]] = field(default_factory=list)  # message id, ref, card
+    notes: dict[int, str] = field(default_factory=dict)  # outbox id → last_error note
+
+
+def collapse(rows: list[OutboxMessage]) -> tuple[list[OutboxMessage], dict[int, list[int]]]:
+    """The rows worth sending (the newest of each card per channel) and, per row sent, the
+    older rows it stands for (they end as it ends: sent, retried or dead)."""
+    def ident(row: OutboxMessage) -> tuple | None:
+        if row.kind != "card" or not row.card_key:
+            return None
+        return (row.chat, row.channel_id, row.card_key, repr(row.payload))
+
+    newest: dict[tuple, OutboxMessage] = {}
+    for row in rows:
+        key = ident(row)
+        if key is not None and (key not in newest or (row.id or 0) > (newest[key].id or 0)):
+            newest[key] = row
+    sending, stands_for = [], {}
+    for row in rows:
+        key = ident(row)
+        if key is None or newest[key] is row:
+            sending.append(row)
+        else:
+            stands_for.setdefault(newest[key].id or 0, []).append(row.id or 0)
+    return sending, stands_for
+
+
+def prepare(db: Database, rows: list[OutboxMessage], language: str,
+            unbuildable: Callable[[OutboxMessage, Exception], Exception]) -> dict[int, Prepared]:
+    """Build every card row's card and reserve its message, in one transaction."""
+    out: dict[int, Prepared] = {}
+    broken: list[tuple[OutboxMessage, Exception]] = []
+    with db.session() as session:
+        for row in rows:
+            payload = row.payload if isinstance(row.payload, dict) else {}
+            try:
+                with session.begin_nested():
+                    build = BUILDERS[str(payload.get("builder"))]
+                    card = build(session, payload.get("params") or {}, language)
+                    if card is None:
+                        out[row.id or 0] = Prepared(None)
+                        continue
+                    message = reserve(session, row)
+                    out[row.id or 0] = Prepared(card, message.id or 0, message.message_ref)
+            except DBAPIError as exc:  # the database, not the data: retried as usual
+                out[row.id or 0] = Prepared(None, error=exc)
+            except Exception as exc:  # noqa: BLE001 - the data cannot make this card
+                broken.append((row, exc))
+    for row, exc in broken:  # reported once this transaction is over (SQLite: its lock)
+        out[row.id or 0] = Prepared(None, error=unbuildable(row, exc))
+    return out
+
+
+def reserve(session: Session, row: OutboxMessage) -> ChatMessage:
+    """The message that shows this card in this channel; created (reserved) if none.
+
+    A reserved row without a reference means an earlier post failed or its outcome is
+    unknown (``post_key`` set): the next post reuses that key.
+    """
+    message = session.exec(select(ChatMessage).where(
+        ChatMessage.chat == row.chat, ChatMessage.channel_id == row.channel_id,
+        ChatMessage.card_key == row.card_key)).first()
+    if message is None:
+        message = ChatMessage(chat=row.chat, channel_id=row.channel_id,
+                              card_key=row.card_key, task_id=row.task_id)
+        session.add(message)
+        session.flush()
+    return message
+
+
+def settle(db: Database, done: Settled, stands_for: dict[int, list[int]]) -> None:
+    """Store the batch's message references and mark its rows sent, in one transaction."""
+    superseded = [old for sent in done.sent for old in stands_for.get(sent, [])]
+    if not (done.sent or done.cards):
+        return
+    now = utcnow()
+    with db.session() as session:
+        for message_id, ref, card in done.cards:
+            session.execute(
+                update(ChatMessage).where(ChatMessage.id == message_id)
+                .values(message_ref=ref, card=card.model_dump(mode="json"),
+                        revision=ChatMessage.revision + 1, updated_at=now,
+                        post_key="", post_started_at=None)
+                .execution_options(synchronize_session=False))
+        plain = [i for i in done.sent if i not in done.notes]
+        if plain:
+            session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(plain))
+                            .values(status="sent", sent_at=now, last_error=None, lease_owner="")
+                            .execution_options(synchronize_session=False))
+        for outbox_id, note in done.notes.items():
+            session.execute(update(OutboxMessage).where(OutboxMessage.id == outbox_id)
+                            .values(status="skipped" if note.startswith("no adapter") else "sent",
+                                    sent_at=now, last_error=note, lease_owner="")
+                            .execution_options(synchronize_session=False))
+        if superseded:
+            session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(superseded))
+                            .values(status="sent", sent_at=now, lease_owner="",
+                                    last_error="superseded by a newer version in the same batch")
+                            .execution_options(synchronize_session=False))
+
+
+def by_channel(rows: list[OutboxMessage]) -> list[list[OutboxMessage]]:
+    """Rows grouped per (chat, channel), each group in id order: channels are sent to at
+    once, one channel's rows in order (its rate limiter paces them)."""
+    groups: dict[tuple[str, str], list[OutboxMessage]] = {}
+    for row in sorted(rows, key=lambda r: r.id or 0):
+        groups.setdefault((row.chat, row.channel_id), []).append(row)
+    return list(groups.values())
+
