@@ -137,12 +137,65 @@ def chat(run: Run, name: str, lines_of, path: str, app_url: str, bare_url: str,
             "≥ 500/s, keeps pace with acks", rate >= 500 and processed >= acked)
 
 
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def soak(run: Run, app: subprocess.Popen, app_url: str, tasks: int) -> None:
+    """Memory over ``--soak`` seconds of claims (after the first pass they are refusals:
+    the whole path still runs), sampled every 5 s."""
+    lines = setup.rest_lines(run.tasks[:20000])
+    samples = [rss_mb(app.pid)]
+    env_lines = lines
+    started = time.time()
+    while time.time() - started < run.args.soak:
+        chunk = min(30.0, run.args.soak - (time.time() - started))
+        if chunk < 5:
+            break
+        setup.wrk(f"{app_url}/api/tasks/1/actions", env_lines, 20, chunk, run.tmp)
+        samples.append(rss_mb(app.pid))
+    growth = samples[-1] - samples[1] if len(samples) > 2 else 0.0
+    row(f"memory over a {run.args.soak:.0f} s soak under load", "—",
+        f"RSS {samples[0]:.0f} → {max(samples):.0f} MB peak, {samples[-1]:.0f} MB at the end "
+        f"(+{growth:.0f} MB after warm-up)", "flat", growth < 0.1 * samples[1])
+
+
+def scale(args: argparse.Namespace) -> None:
+    """Ingest and the reminder sweep at two sizes each, on SQLite, side by side."""
+    import re
+
+    py = sys.executable
+    root = Path(__file__).resolve().parent
+    ingest = []
+    for n in args.ingest:
+        out = subprocess.run([py, str(root / "ingest.py"), "--notices", str(n)],
+                             capture_output=True, text=True, check=True).stdout
+        ingest.append((n, float(re.search(r"in ([\d.]+) s", out).group(1))))
+    (n1, t1), (n2, t2) = ingest[0], ingest[-1]
+    row(f"ingest {n1:,} / {n2:,} notices (half duplicates), SQLite", "—",
+        f"{t1:.2f} s / {t2:.2f} s ({t2 / t1:.1f}× for {n2 / n1:.0f}× the work)",
+        "linear", t2 / t1 <= 1.5 * n2 / n1)
+    sweep = []
+    for n in args.sweep:
+        out = subprocess.run([py, str(root / "sweep.py"), "--tasks", str(n)],
+                             capture_output=True, text=True, check=True).stdout
+        sweep.append((n, float(re.search(r"median ([\d.]+) ms", out).group(1)),
+                      float(re.search(r"sweep 30 s later: ([\d.]+) ms", out).group(1))))
+    (n1, q1, s1), (n2, q2, s2) = sweep[0], sweep[-1]
+    row(f"reminder sweep over {n1:,} / {n2:,} open tasks, SQLite", "—",
+        f"query {q1:.0f} / {q2:.0f} ms, sweep {s1:.0f} / {s2:.0f} ms", "linear or better",
+        s2 / max(s1, 0.1) <= 1.5 * n2 / n1)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--clients", type=lambda s: [int(x) for x in s.split(",")],
                         default=[50, 200])
-    parser.add_argument("--only", default="rest,slack,feishu")
+    parser.add_argument("--only", default="rest,slack,feishu,memory,scale")
     parser.add_argument("--tasks", type=int, default=0, help="tasks to prepare (0: enough)")
     parser.add_argument("--rest-guess", type=float, default=2500, help="requests/s to "
                         "prepare distinct tasks for")
@@ -151,13 +204,19 @@ def main() -> None:
     parser.add_argument("--profile", default="", help="a folder: py-spy records the app "
                         "during each of its runs (raw collapsed stacks)")
     parser.add_argument("--profile-flags", default="--gil", help="py-spy flags (--idle: waits too)")
+    parser.add_argument("--soak", type=float, default=60, help="seconds (600: the "
+                        "10-minute soak)")
+    parser.add_argument("--ingest", type=lambda v: [int(x) for x in v.split(",")],
+                        default=[10_000, 100_000])
+    parser.add_argument("--sweep", type=lambda v: [int(x) for x in v.split(",")],
+                        default=[100_000, 1_000_000])
     parser.add_argument("--sqlite", action=argparse.BooleanOptionalAction, default=True)
     args = parser.parse_args()
     only = set(args.only.split(","))
     run = Run(args)
     per_run = int(max(args.rest_guess, args.chat_guess) * args.seconds)
     runs = len(args.clients) * (("rest" in only) + ("slack" in only) + ("feishu" in only))
-    need = args.tasks or per_run * runs
+    need = max(args.tasks or per_run * runs, 100_000 if "memory" in only else 0)
     print(f"machine: {platform.machine()}, {__import__('os').cpu_count()} cores, "
           f"{platform.python_implementation()} {platform.python_version()}; "
           f"wrk: {subprocess.run(['wrk', '-v'], capture_output=True, text=True).stdout.split()[1]}",
@@ -198,6 +257,11 @@ def main() -> None:
                                      flags=args.profile_flags.split())
             app_url = f"http://127.0.0.1:{port}"
             setup.wait_up(f"{app_url}/healthz")
+            if database == "postgresql" and "memory" in only:
+                time.sleep(10)  # started, jobs scheduled, nothing asked of it yet
+                idle = rss_mb(app.pid)
+                row(f"idle RSS, one process, {len(run.tasks):,} tasks", "—", f"{idle:.0f} MB",
+                    "< 200 MB", idle < 200)
             if "rest" in only:
                 rest(run, app_url, bare_url, database, url)
             if database == "postgresql" and "slack" in only:
@@ -206,6 +270,8 @@ def main() -> None:
             if database == "postgresql" and "feishu" in only:
                 chat(run, "Feishu", setup.feishu_lines, "/feishu/events", app_url, bare_url,
                      url, 3000)
+            if database == "postgresql" and "memory" in only and args.soak > 0:
+                soak(run, app, app_url, len(run.tasks))
             app.terminate()
             app.wait(20)
     finally:
@@ -216,7 +282,11 @@ def main() -> None:
         slack.stop()
         feishu.stop()
         setup.drop_pg(pg_name)
+    if "scale" in only:
+        scale(args)
     print()
+    print(f"load average at the end: {Path('/proc/loadavg').read_text().split()[:3]} "
+          "(other work on the machine shows here)")
     print("| goal | floor (same run) | PromoPilot | target | |")
     print("|---|---|---|---|---|")
     for r in ROWS:
