@@ -80,7 +80,7 @@ feishu = lark.EventDispatcherHandler.builder(
 async def feishu_events(request: Request):
     raw = lark.RawRequest()
     raw.uri, raw.body = request.url.path, await request.body()
-    raw.headers = {k: v for k, v in request.headers.items()}
+    raw.headers = {k.title(): v for k, v in request.headers.items()}  # lark: X-Lark-…
     answer = feishu.do(raw)
     return Response(answer.content, status_code=answer.status_code,
                     media_type="application/json")
