@@ -107,7 +107,7 @@ def test_cli_sets_credentials_from_prompts_and_lists_health(cli_env):
                                                 "detail": "slow down"},
                              last_error_at=utcnow()))
     shown = runner.invoke(app, ["platforms", "--json"])
-    row = json.loads(shown.output)[0]
+    row = json.loads(shown.stdout)[0]
     assert row["capability"] == "api_submit" and row["credentials"] is True
     assert set(row["operations"]) == {"list_campaigns", "eligible_products", "enrol",
                                       "enrolment_status", "cancel"}

@@ -42,7 +42,7 @@ def test_platforms_lists_the_new_connectors(cli_env):
     runner = CliRunner()
     shown = runner.invoke(app, ["platforms", "--json"])
     assert shown.exit_code == 0, shown.output
-    rows = {r["name"]: r for r in json.loads(shown.output)}
+    rows = {r["name"]: r for r in json.loads(shown.stdout)}
     assert {n: (r["platform"], r["capability"]) for n, r in rows.items()} == {
         "jd-flagship": ("jd", "api_submit"), "tmall-flagship": ("tmall", "api_submit"),
         "tmall-bigsale": ("tmall", "assisted_submit"), "douyin-flagship": ("douyin", "api_submit")}

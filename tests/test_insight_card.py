@@ -172,6 +172,6 @@ def test_promopilot_scenarios_prints_the_options(in_approval, monkeypatch):
     assert text.exit_code == 0, text.output
     assert text.output.startswith("A Platform minimum: 15% off")
     assert "✗ MZ-001: worst stacked discounts" in text.output
-    body = json.loads(as_json.output)
+    body = json.loads(as_json.stdout)
     assert [o["code"] for o in body["options"]] == ["minimum", "deeper", "skip"]
     assert missing.exit_code != 0 and "999" in missing.output

@@ -131,7 +131,7 @@ sources:
         assert shown.exit_code == 0, shown.output
         assert "OK   jst-inventory" in shown.output and "(Asia/Shanghai)" in shown.output
         assert "rejected MZ-002: MZ-002:「成本」不能为负数(-3)" in shown.output
-        as_json = json.loads(runner.invoke(app, ["costs", "--json"]).output)
+        as_json = json.loads(runner.invoke(app, ["costs", "--json"]).stdout)
         assert as_json[0]["last_counts"]["updated"] == 1 and as_json[0]["rejected"] == 1
         assert as_json[0]["last_success"].endswith("+08:00")
         erp.trouble = [503, 503]

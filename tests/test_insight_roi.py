@@ -168,7 +168,7 @@ def test_cli_imports_a_gbk_csv_and_an_http_json_source_and_reports_roi(db, tmp_p
         assert out.exit_code == 0, out.output
         import json
 
-        found = json.loads(out.output)
+        found = json.loads(out.stdout)
         tmall = {tuple(x["key"]): x for x in found["by_platform"]}[("tmall",)]
         assert (tmall["gmv"], tmall["fees"], tmall["roi"]) == ("18050.00", "6200.00", "2.91")
         text = runner.invoke(app, ["report", "roi", "--lang", "zh-CN"]).output

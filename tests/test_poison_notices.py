@@ -289,7 +289,7 @@ def test_sources_cli_and_healthz_count_rejections(seeded, server, settings, monk
     shown = CliRunner().invoke(app, ["sources"])
     assert shown.exit_code == 0, shown.output
     assert "rejected=1" in shown.output and "rejected BAD-1: time out of range" in shown.output
-    as_json = json.loads(CliRunner().invoke(app, ["sources", "--json"]).output)
+    as_json = json.loads(CliRunner().invoke(app, ["sources", "--json"]).stdout)
     assert as_json[0]["rejected"] == 1 and as_json[0]["rejections"][0]["ref"] == "BAD-1"
 
     from bot.web.app import create_app

@@ -11,6 +11,7 @@ import csv
 import importlib
 import io
 import json
+import pkgutil
 import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -226,6 +227,10 @@ def every_builder() -> dict:
 
     for name in bot.wiring.PLUGINS:
         importlib.import_module(name)
+    import bot.insight  # its plugin imports some card modules only at install: load them all
+
+    for found in pkgutil.iter_modules(bot.insight.__path__, "bot.insight."):
+        importlib.import_module(found.name)
     return BUILDERS
 
 
@@ -335,7 +340,7 @@ def test_sources_cli_shows_team_time_with_its_zone(db, monkeypatch, tmp_path):
         assert "next=2026-12-01 06:13 (Asia/Shanghai)" in shown.output, shown.output
         assert UTC_CLOCK not in shown.output
         as_json = runner.invoke(app, ["sources", "--json"])
-        row = json.loads(as_json.output)[0]
+        row = json.loads(as_json.stdout)[0]
         assert row["last_success"] == SHOWN_ISO, row
     finally:
         get_watch_settings.cache_clear()
