@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from sqlmodel import SQLModel
 
 import bot.wiring  # noqa: F401  (every feature registers its actions and cards)
@@ -68,11 +69,20 @@ _engines: dict[str, Database] = {}  # the shared engines used by tests (disposed
 
 def _clean(db: Database) -> None:
     tables = [t.name for t in reversed(SQLModel.metadata.sorted_tables)]
+    if db.dialect == "postgresql":
+        statement = text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables)
+                         + " RESTART IDENTITY CASCADE")
+        for attempt in range(5):  # a previous test's background thread may still hold a lock
+            try:
+                with db.engine.begin() as conn:
+                    conn.execute(statement)
+                return
+            except OperationalError as exc:
+                if "deadlock" not in str(exc).lower() or attempt == 4:
+                    raise
+                time.sleep(0.2 * (attempt + 1))
     with db.engine.begin() as conn:
-        if db.dialect == "postgresql":
-            conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables)
-                              + " RESTART IDENTITY CASCADE"))
-        else:
+        if db.dialect != "postgresql":
             for table in tables:
                 conn.execute(text(f'DELETE FROM "{table}"'))
             has_sequence = conn.execute(text(
