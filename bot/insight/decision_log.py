@@ -83,41 +83,28 @@ def _run() -> None:
 
 
 def _write(engine: Any, decisions: list[tuple[int, str]]) -> None:
-    """Compute in a read-only transaction (on SQLite it does not hold the write lock the
-    clicks need), then store the batch in one short write."""
     from bot.insight.recommend import recommend
-    from storage.db import READ_ONLY
 
-    rows = []
-    with Session(engine.execution_options(**{READ_ONLY: True}),
-                 expire_on_commit=False) as session:
-        logged = set(session.exec(select(RecommendationLog.task_id).where(
-            RecommendationLog.task_id.in_([t for t, _ in decisions]))))
+    with Session(engine, expire_on_commit=False) as session:
         for task_id, action in decisions:
-            task = session.get(Task, task_id) if task_id not in logged else None
-            if task is None:
-                continue
             try:
-                rec = recommend(session, task)
+                with session.begin_nested():
+                    if session.exec(select(RecommendationLog.id).where(
+                            RecommendationLog.task_id == task_id)).first() is not None:
+                        continue
+                    task = session.get(Task, task_id)
+                    if task is None:
+                        continue
+                    rec = recommend(session, task)
+                    session.add(RecommendationLog(
+                        task_id=task_id, verdict=rec.verdict, score=rec.score,
+                        weights_version=rec.policy, decided=action,
+                        detail={"factors": rec.factors(),
+                                "points": {r.factor: r.points for r in rec.reasons}}))
+                    session.flush()
             except Exception:  # noqa: BLE001 - one task's log must not cost the others'
                 log.warning("recommendation log failed", exc_info=True,
                             extra={"task_id": task_id})
-                continue
-            logged.add(task_id)
-            rows.append(RecommendationLog(
-                task_id=task_id, verdict=rec.verdict, score=rec.score,
-                weights_version=rec.policy, decided=action,
-                detail={"factors": rec.factors(),
-                        "points": {r.factor: r.points for r in rec.reasons}}))
-    if not rows:
-        return
-    with Session(engine, expire_on_commit=False) as session:
-        for row in rows:  # once per task, also against another replica's log of it
-            with session.begin_nested():
-                if session.exec(select(RecommendationLog.id).where(
-                        RecommendationLog.task_id == row.task_id)).first() is None:
-                    session.add(row)
-                    session.flush()
         session.commit()
 
 
