@@ -210,6 +210,8 @@ def main() -> None:
                         default=[10_000, 100_000])
     parser.add_argument("--sweep", type=lambda v: [int(x) for x in v.split(",")],
                         default=[100_000, 1_000_000])
+    parser.add_argument("--app-env", action="append", default=[], help="KEY=VALUE for the "
+                        "PromoPilot process (e.g. PROMOPILOT_REQUEST_THREADS=8)")
     parser.add_argument("--sqlite", action=argparse.BooleanOptionalAction, default=True)
     args = parser.parse_args()
     only = set(args.only.split(","))
@@ -249,7 +251,9 @@ def main() -> None:
             print(f"{database}: {len(run.tasks):,} tasks prepared in "
                   f"{time.perf_counter() - t0:.0f} s", flush=True)
             port = setup.free_port()
-            app = setup.start_app(setup.server_env(url, port, fakes), run.tmp / f"app-{database}.log")
+            extra = dict(pair.split("=", 1) for pair in args.app_env)
+            app = setup.start_app(setup.server_env(url, port, fakes, extra),
+                                  run.tmp / f"app-{database}.log")
             procs.append(app)
             if args.profile:
                 Path(args.profile).mkdir(parents=True, exist_ok=True)
