@@ -5,6 +5,7 @@ its request threads plus inbox workers: a thread never waits for a connection)."
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -61,6 +62,7 @@ class Database:
 
     _shared: dict[str, Database] = {}
     _shared_lock = threading.Lock()
+    _by_engine: weakref.WeakValueDictionary[int, Database] = weakref.WeakValueDictionary()
 
     def __init__(self, url: str, **kw: Any) -> None:
         self.url = url
@@ -72,6 +74,14 @@ class Database:
         # still queue in the busy handler. Re-entrant: a thread's nested session behaves as
         # it did without the lock.
         self._writer = threading.RLock() if self.dialect == "sqlite" else None
+        Database._by_engine[id(self.engine)] = self
+
+    @classmethod
+    def of(cls, engine: Any) -> Database | None:
+        """The Database owning ``engine`` (a session's bind), so work that only has a session
+        (a listener, a background thread) can still queue for SQLite's writer here."""
+        found = cls._by_engine.get(id(engine))
+        return found if found is not None and found.engine is engine else None
 
     @classmethod
     def shared(cls, url: str, **kw: Any) -> Database:

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import signal
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 
 import anyio.to_thread
@@ -77,8 +78,13 @@ def create_app(settings: Settings | None = None,
     async def lifespan(app: FastAPI):
         loop = asyncio.get_running_loop()
         state["loop"] = container.extras["loop"] = loop
-        # Request threads = what the database pool was sized for (bot.wiring.build).
+        # Request threads = what the database pool was sized for (bot.wiring.build); the
+        # loop's own executor (asyncio.to_thread: storing chat events before their ack, the
+        # outbox's database work) gets as many, not asyncio's default of cores + 4 (6 here,
+        # where a burst of clicks queued behind the outbox).
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.request_threads
+        loop.set_default_executor(ThreadPoolExecutor(max_workers=settings.request_threads,
+                                                     thread_name_prefix="loop-io"))
         hub.bind(loop)
         inbox = inbox_of(container)
         stop_watchers_on_exit_signal(watcher)
