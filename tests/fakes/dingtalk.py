@@ -8,6 +8,9 @@
   ``/v1.0/robot/oToMessages/batchSend`` (all checking ``x-acs-dingtalk-access-token``).
 - Custom robot webhook ``/robot/send``: access_token, HMAC signature and timestamp window
   checked; more than ``webhook_limit`` messages per window → errcode 130101.
+- ``group_limit`` (off unless set): messages to one group (createAndDeliver and
+  groupMessages/send) over it are refused with HTTP 429 and code ``send.too.fast``, no
+  Retry-After (DingTalk names none).
 
 A card instance is named by its ``outTrackId``: a second createAndDeliver with one that
 exists creates nothing and is refused; ``PUT /v1.0/card/instances`` of an unknown one
@@ -30,6 +33,8 @@ from collections import deque
 from typing import Any
 
 from aiohttp import WSMsgType, web
+
+from tests.fakes.ratelimit import Limit
 
 CARD_TOPIC = "/v1.0/card/instances/callback"
 MESSAGE_TOPIC = "/v1.0/im/bot/messages/get"
@@ -58,6 +63,7 @@ class FakeDingTalk:
         self.token_requests = 0
         self.faults: list[dict] = []
         self.creates: list[dict] = []  # every createAndDeliver body, refused ones included
+        self.group_limit: Limit | None = None  # messages to one group (key: conversation id)
         self._holds: dict[str, int] = {}
         self.held = 0
         self._released: asyncio.Event | None = None
@@ -229,6 +235,13 @@ class FakeDingTalk:
                                              status=fault["status"], headers=fault["headers"])
         return None
 
+    def _throttled(self, conversation: str) -> web.Response | None:
+        if self.group_limit is None or self.group_limit.admit(conversation) is None:
+            return None
+        return web.json_response({"code": "send.too.fast", "message":
+                                  "send too fast, exceed the group's limit per minute"},
+                                 status=429)
+
     def _authorised(self, request: web.Request) -> bool:
         return request.headers.get("x-acs-dingtalk-access-token") in self._tokens
 
@@ -299,6 +312,9 @@ class FakeDingTalk:
         if missing or not all(isinstance(v, str) for v in params.values()):
             return web.json_response({"code": "param.invalid", "message": str(missing)},
                                      status=400)
+        throttled = self._throttled(body["openSpaceId"].split("IM_GROUP.", 1)[-1])
+        if throttled is not None:
+            return throttled
         with self._lock:
             self.creates.append(body)
             if body["outTrackId"] in self.cards:
@@ -331,6 +347,9 @@ class FakeDingTalk:
         if error is not None:
             return error
         assert body is not None
+        throttled = self._throttled(str(body.get("openConversationId") or ""))
+        if throttled is not None:
+            return throttled
         body["param"] = json.loads(body.get("msgParam") or "{}")
         with self._lock:
             self.group_messages.append(body)

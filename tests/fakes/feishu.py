@@ -5,8 +5,10 @@ de-duplication: a request with a uuid seen within the hour creates nothing and a
 first message) and patch, contact user lookup, bot info, the long-connection endpoint
 discovery (always refused: there is no websocket gateway here). It can answer rate limits
 on demand, and hold the answer to a create it has carried out (``hold`` / ``release``), as
-when the answer is lost on the way. Helpers build events and card callbacks in Feishu's
-shapes, encrypted and signed like Feishu does.
+when the answer is lost on the way. With ``app_limit`` (every IM call of the app: HTTP 429,
+code 99991400 and the ``x-ogw-ratelimit-*`` headers) or ``chat_limit`` (messages to one chat:
+code 230020) set, it enforces Feishu's documented limits; both are off unless set.
+Helpers build events and card callbacks in Feishu's shapes, encrypted and signed like Feishu does.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from Crypto.Cipher import AES
+
+from tests.fakes.ratelimit import Limit, retry_after_header
 
 BOT_OPEN_ID = "ou_bot_promopilot"
 MAX_CONTENT = 30 * 1024
@@ -60,6 +64,8 @@ class FakeFeishu:
         self.fail_next = 0  # answer the next IM calls with a bare 500 (a flaky gateway)
         self.contact_delay = 0.0  # a slow contact API (seconds)
         self.failures: list[tuple[str, str]] = []
+        self.app_limit: Limit | None = None  # every IM call of the app (Feishu: 50/s)
+        self.chat_limit: Limit | None = None  # messages to one chat (Feishu: 5/s)
         self.closed_to: set[str] = set()  # receive ids the bot may not message (230002/230013)
         self.uuid_window = 3600.0  # seconds a uuid de-duplicates (Feishu: one hour)
         self.creates: list[dict] = []  # every create request's body, duplicates included
@@ -183,11 +189,34 @@ class FakeFeishu:
                     h.send_header("Content-Length", "0")
                     h.end_headers()
                     return None
+            refused = self._over_limit(h, method, path, body)
+            if refused:
+                return None
             if method == "POST" and path == "/open-apis/im/v1/messages":
                 return self._create(h, query, body)
             if method == "PATCH":
                 return self._patch(h, path.rsplit("/", 1)[1], body)
         return h._answer(404, {"code": 404, "msg": f"fake has no {method} {path}"})
+
+    def _over_limit(self, h: Any, method: str, path: str, body: dict) -> bool:
+        """Answer a request over the app's or the chat's limit, as Feishu does."""
+        wait = self.app_limit.admit("app") if self.app_limit is not None else None
+        if wait is not None:
+            with self.lock:
+                self.rate_limited.append((method, path))
+            h._answer(429, {"code": 99991400, "msg": "request trigger frequency limit"},
+                      {"x-ogw-ratelimit-limit": str(self.app_limit.burst),
+                       "x-ogw-ratelimit-reset": retry_after_header(wait)})
+            return True
+        chat = str(body.get("receive_id") or "")
+        if method == "POST" and self.chat_limit is not None and chat and \
+                self.chat_limit.admit(chat) is not None:
+            with self.lock:
+                self.rate_limited.append((method, path))
+            h._answer(400, {"code": 230020, "msg": "This operation triggers the frequency "
+                                                   "limit. Please try again later."})
+            return True
+        return False
 
     def _create(self, h: Any, query: dict, body: dict) -> None:
         content = body.get("content")

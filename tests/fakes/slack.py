@@ -6,10 +6,14 @@ payloads in Slack's documented shapes. The real slack_sdk/slack-bolt talk to it 
     fake.calls("chat.update")         # what Slack received, bodies decoded
     fake.hold("chat.postMessage")     # post it, but keep the answer until fake.release()
     fake.messages("C123")             # the channel's history, as conversations.history has it
+    fake.post_limit = Limit(rate=1, burst=4)   # Slack's per-channel posting limit, enforced
 
 Posted messages keep their ``metadata`` and are listed by ``conversations.history`` (newest
 first, ``oldest`` honoured, metadata only with ``include_all_metadata``), as Slack does; a
-post to a user id lands in that person's DM (``conversations.open`` names it).
+post to a user id lands in that person's DM (``conversations.open`` names it). With
+``post_limit`` (per channel, chat.postMessage) or ``update_limit`` (per workspace,
+chat.update: Tier 3) set, a request over it is answered 429 with a Retry-After, as Slack does;
+both are off unless a test sets them.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ from typing import Any
 
 import httpx
 from slack_sdk.signature import SignatureVerifier
+
+from tests.fakes.ratelimit import Limit, retry_after_header
 
 BOT_TOKEN = "xoxb-test-1234-promopilot"
 SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
@@ -53,6 +59,8 @@ class FakeSlack:
         self._release = threading.Event()
         self.held: list[Call] = []  # requests whose answers are being held
         self.socket: FakeSocketMode | None = None
+        self.post_limit: Limit | None = None  # per channel: chat.postMessage
+        self.update_limit: Limit | None = None  # per workspace: chat.update (Tier 3)
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
@@ -123,6 +131,9 @@ class FakeSlack:
             faults = self._faults.get(method)
             if faults:
                 return faults.pop(0)
+        limited = self._rate_limited(method, body)
+        if limited is not None:
+            return limited
         if method == "auth.test":
             return 200, {}, {"ok": True, "url": "https://fake.slack.com/", "team": "Fake",
                              "user": "promopilot", "team_id": "T0FAKE", "user_id": BOT_USER,
@@ -170,6 +181,18 @@ class FakeSlack:
         if method.startswith("response/"):
             return 200, {}, {"ok": True}
         return 200, {}, {"ok": False, "error": "unknown_method"}
+
+    def _rate_limited(self, method: str, body: dict) -> tuple[int, dict, dict] | None:
+        limit, key = None, ""
+        if method == "chat.postMessage" and self.post_limit is not None:
+            limit, key = self.post_limit, _conversation(str(body.get("channel")))
+        elif method == "chat.update" and self.update_limit is not None:
+            limit, key = self.update_limit, "workspace"
+        wait = limit.admit(key) if limit is not None else None
+        if wait is None:
+            return None
+        return 429, {"Retry-After": retry_after_header(wait)}, {"ok": False,
+                                                                "error": "ratelimited"}
 
     def _now_ts(self) -> str:
         """A message ts as Slack makes them: the post's time, unique in the workspace."""

@@ -1,14 +1,22 @@
 """DingTalk's open API (api.dingtalk.com): an access token from client id/secret, then JSON calls.
 
+Messages to one group are paced like the custom robot's (DingTalk documents 20 a minute per
+robot; the app robot is held to the same per group): one over the limit takes a reserved
+later slot and goes back to the outbox with ``retry_after`` = the wait for it, so a fan-out
+to many groups never has DingTalk refuse a message and nothing is dropped.
+
 Failures are sorted the way the outbox needs them: throttling → ``ChatDeliveryError`` with
-``retry_after``; network trouble and 5xx → a couple of quick retries, then a retryable error;
-an expired token → refreshed once; other 4xx → permanent (retrying cannot fix a bad request).
+``retry_after`` (a group's throttle waits out the group's window); network trouble and 5xx →
+a couple of quick retries, then a retryable error; an expired token → refreshed once; other
+4xx → permanent (retrying cannot fix a bad request).
 Tokens and secrets never reach a log line.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import logging
 import random
 import time
@@ -19,6 +27,7 @@ import httpx
 from bot.core.ports import ChatDeliveryError
 
 from .settings import DingTalkSettings
+from .webhook import SlotLimiter
 
 log = logging.getLogger(__name__)
 TIMEOUT = httpx.Timeout(10.0, connect=5.0)
@@ -27,15 +36,43 @@ RATE_LIMIT_CODES = {"send.too.fast", "too.many.group", "too.many.people",
                     "send.byToken.tooFast", "Throttling", "Throttling.Api"}
 TOKEN_CODES = {"InvalidAuthentication", "invalidAuthentication", "40014", "88",
                "InvalidAccessToken"}
+GROUP_PER_WINDOW, GROUP_WINDOW = 20, 60.0  # messages to one group per window (seconds)
+GROUP_SENDS = {"/v1.0/robot/groupMessages/send", "/v1.0/card/instances/createAndDeliver"}
+
+
+def group_of(path: str, body: dict[str, Any]) -> str:
+    """The group a call posts a new message to ("" when it posts none)."""
+    if path not in GROUP_SENDS:
+        return ""
+    space = str(body.get("openSpaceId") or "")
+    return str(body.get("openConversationId") or space.partition("IM_GROUP.")[2])
+
+
+class GroupLimits:
+    """One ``SlotLimiter`` per group: groups never wait for each other."""
+
+    def __init__(self, per_window: int = GROUP_PER_WINDOW, window: float = GROUP_WINDOW) -> None:
+        self.per_window, self.window = per_window, window
+        self._groups: dict[str, SlotLimiter] = {}
+
+    def acquire(self, group: str, body: dict[str, Any]) -> float:
+        """0 → send now; otherwise seconds until this message's reserved slot."""
+        limiter = self._groups.get(group)
+        if limiter is None:
+            limiter = self._groups[group] = SlotLimiter(self.per_window, self.window)
+        key = hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False)
+                             .encode()).hexdigest()
+        return limiter.acquire(key)
 
 
 class OpenApi:
-    def __init__(self, settings: DingTalkSettings) -> None:
+    def __init__(self, settings: DingTalkSettings, groups: GroupLimits | None = None) -> None:
         self.base = settings.base
         self.client_id = settings.client_id
         self._secret = settings.client_secret
         self._token: str | None = None
         self._expires = 0.0
+        self.groups = groups or GroupLimits()
 
     async def token(self, http: httpx.AsyncClient) -> str:
         if self._token and time.monotonic() < self._expires:
@@ -66,6 +103,11 @@ class OpenApi:
 
     async def call(self, method: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
         """One API call with the retry policy above; returns the JSON body."""
+        group = group_of(path, body)
+        wait = self.groups.acquire(group, body) if group else 0.0
+        if wait > 0:
+            raise ChatDeliveryError(f"group {group} at its limit: queued for later",
+                                    retry_after=wait)
         refreshed = False
         attempt = 0
         async with httpx.AsyncClient(timeout=TIMEOUT) as http:
@@ -88,7 +130,7 @@ class OpenApi:
                     self.forget_token()
                     continue
                 if response.status_code == 429 or code in RATE_LIMIT_CODES or "QpsLimit" in code:
-                    wait = _retry_after(response) or 2.0
+                    wait = _retry_after(response) or (self.groups.window if group else 2.0)
                     log.warning("dingtalk throttled", extra={"path": path, "code": code,
                                                              "retry_after": wait})
                     raise ChatDeliveryError(f"{method} {path} throttled ({code or 429})",

@@ -2,8 +2,10 @@
 
 lark-oapi's client is synchronous (``requests``; even its async methods fetch the tenant
 token synchronously), so every call runs in a worker thread. Each chat has its own limiter
-(Feishu allows a bot about 5 messages per second per chat). A rate-limit answer is waited
-out here when short, else handed to the outbox as ``ChatDeliveryError(retry_after=…)``;
+(Feishu allows a bot about 5 messages per second per chat), and the app one for all its IM
+calls (Feishu allows an app 50 a second: 50 chats at 5 each would be five times that). A
+rate-limit answer is waited out here when short (that chat held for Feishu's reset), else
+handed to the outbox as ``ChatDeliveryError(retry_after=…)``;
 5xx and network errors are retried; an expired tenant token is dropped and fetched again.
 """
 
@@ -18,15 +20,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
-import lark_oapi as lark
-from lark_oapi.api.contact.v3 import GetUserRequest
-from lark_oapi.api.im.v1 import (
-    CreateMessageRequest,
-    CreateMessageRequestBody,
-    PatchMessageRequest,
-    PatchMessageRequestBody,
-)
+from lark_oapi.api.contact.v3.model.get_user_request import GetUserRequest
+from lark_oapi.api.contact.v3.resource.user import User as UserResource
+from lark_oapi.api.im.v1.model.create_message_request import CreateMessageRequest
+from lark_oapi.api.im.v1.model.create_message_request_body import CreateMessageRequestBody
+from lark_oapi.api.im.v1.model.patch_message_request import PatchMessageRequest
+from lark_oapi.api.im.v1.model.patch_message_request_body import PatchMessageRequestBody
+from lark_oapi.api.im.v1.resource.message import Message as MessageResource
+from lark_oapi.core.enum import LogLevel
+from lark_oapi.core.log import logger as lark_logger
+from lark_oapi.core.model import Config
 from lark_oapi.core.token import TokenManager
 
 from adapters.chat.feishu.render import post_content, render
@@ -38,6 +43,8 @@ log = logging.getLogger(__name__)
 RATE_LIMIT_CODES = {99991400, 230020, 11232, 11233}  # frequency limit (app / per chat)
 TOKEN_CODES = {99991661, 99991663, 99991664, 99991665, 99991668}  # missing/invalid token
 PER_CHAT_INTERVAL = 0.21  # seconds between two messages to one chat (≈5 per second)
+APP_INTERVAL = 0.022  # seconds between two IM calls of the app (≈45 a second, under 50)
+APP = "app"  # the app limiter's one key
 WAIT_INLINE = 10.0  # rate-limit waits up to this long happen here, longer ones in the outbox
 ATTEMPTS = 4
 UUID_WINDOW = timedelta(hours=1)  # Feishu: one uuid, at most one message within an hour
@@ -55,14 +62,29 @@ def _check_window(key: str, unsure_since: datetime | None) -> None:
                     "de-duplicates it, so it may show twice", extra={"key": key[:40]})
 
 
-def build_client(settings: FeishuSettings) -> lark.Client:
-    return (lark.Client.builder()
-            .app_id(settings.app_id)
-            .app_secret(settings.app_secret.get_secret_value())
-            .domain(settings.base_url)
-            .timeout(settings.timeout_seconds)
-            .log_level(lark.LogLevel.WARNING)
-            .build())
+class FeishuClient:
+    """The two lark-oapi resources we call, on one SDK ``Config``. ``lark_oapi.Client``
+    would build every Feishu API (``sdk.py``: +140 MB) for these two."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.message = MessageResource(config)  # im.v1: create, patch
+        self.user = UserResource(config)  # contact.v3: get
+
+
+def build_client(settings: FeishuSettings) -> FeishuClient:
+    domain = settings.base_url
+    parts = urlsplit(domain)  # what lark's builder checks: https (http on loopback only)
+    if not (parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in (
+            "127.0.0.1", "localhost", "::1"))) or not parts.netloc or "@" in parts.netloc \
+            or parts.path or parts.query or parts.fragment:
+        raise ValueError(f"feishu domain must be an https origin (got {domain!r})")
+    config = Config()
+    config.app_id, config.app_secret = settings.app_id, settings.app_secret.get_secret_value()
+    config.domain, config.timeout = domain, settings.timeout_seconds
+    config.log_level = LogLevel.WARNING
+    lark_logger.setLevel(int(LogLevel.WARNING.value))
+    return FeishuClient(config)
 
 
 class _Retry(Exception):
@@ -141,11 +163,12 @@ class FeishuAdapter:
     chat = "feishu"
 
     def __init__(self, settings: FeishuSettings, lang: str = "zh-CN",
-                 client: lark.Client | None = None) -> None:
+                 client: FeishuClient | None = None) -> None:
         self.settings = settings
         self.lang = lang
         self.client = client or build_client(settings)
         self.limiter = ChatLimiter()
+        self.app_limiter = ChatLimiter(APP_INTERVAL)  # one key: every IM call of the app
         # PromoPilot user names → Feishu open_ids (set by ``install``; needs the database)
         self.mention_ids: Callable[[list[str]], list[str]] | None = None
 
@@ -173,7 +196,7 @@ class FeishuAdapter:
         request = (PatchMessageRequest.builder().message_id(message_ref)
                    .request_body(PatchMessageRequestBody.builder().content(content).build())
                    .build())
-        await self._call(channel_id, "patch", lambda: self.client.im.v1.message.patch(request))
+        await self._call(channel_id, "patch", lambda: self.client.message.patch(request))
 
     async def post_text(self, channel_id: str, text: str, *, key: str = "",
                         unsure_since: datetime | None = None) -> str:
@@ -202,7 +225,7 @@ class FeishuAdapter:
         """Contact API (sync): who is this open_id? ``None`` when it cannot be told."""
         request = GetUserRequest.builder().user_id(open_id).user_id_type("open_id").build()
         try:
-            resp = self.client.contact.v3.user.get(request)
+            resp = self.client.user.get(request)
         except Exception as exc:  # noqa: BLE001 - degrade: the person is treated as unknown
             log.warning("feishu user lookup failed", extra={"error": repr(exc)[:300]})
             return None
@@ -227,13 +250,14 @@ class FeishuAdapter:
         request = (CreateMessageRequest.builder().receive_id_type(id_type)
                    .request_body(body.build()).build())
         resp = await self._call(receive_id, "create",
-                                lambda: self.client.im.v1.message.create(request))
+                                lambda: self.client.message.create(request))
         return resp.data.message_id
 
     async def _call(self, chat_id: str, what: str, send: Callable[[], Any]) -> Any:
         last: _Retry | None = None
         for attempt in range(1, ATTEMPTS + 1):
             await self.limiter.wait(chat_id)
+            await self.app_limiter.wait(APP)
             try:
                 resp = await asyncio.to_thread(send)
             except Exception as exc:  # noqa: BLE001 - network, timeout, token fetch

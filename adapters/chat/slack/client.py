@@ -1,9 +1,11 @@
 """The Slack ``ChatAdapter``: posts and updates cards through slack_sdk's AsyncWebClient.
 
-Every post waits its turn on a per-channel limiter. A 429 is retried by the SDK when Slack
-asks for a short wait; a longer wait pauses the channel and goes back to the outbox as
-``ChatDeliveryError(retry_after=…)``. If Slack refuses the blocks themselves, the card is
-posted as its plain fallback text with the console link, so a card is never lost.
+Every post waits its turn on a per-channel limiter. A 429 pauses that channel for Slack's
+Retry-After; a short wait is then retried here, in its turn on the limiter (the SDK's own
+429 retry would resend past the limiter, and the channel's next posts would burst into the
+next 429), a longer one goes back to the outbox as ``ChatDeliveryError(retry_after=…)``.
+If Slack refuses the blocks themselves, the card is posted as its plain fallback text with
+the console link, so a card is never lost.
 
 Slack has no idempotent post, so every ``chat.postMessage`` carries the outbox key as
 message metadata; a retry whose earlier attempt's outcome is unknown first looks for that
@@ -12,6 +14,7 @@ key in ``conversations.history`` around the attempt and takes the message it fin
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import datetime
 from typing import Any
@@ -21,12 +24,8 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.async_handler import AsyncRetryHandler
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
-    AsyncRateLimitErrorRetryHandler,
     AsyncServerErrorRetryHandler,
 )
-from slack_sdk.http_retry.request import HttpRequest
-from slack_sdk.http_retry.response import HttpResponse
-from slack_sdk.http_retry.state import RetryState
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.core.ports import ChatDeliveryError
@@ -69,27 +68,14 @@ def retry_after(headers: Any) -> float | None:
     return None
 
 
-class ShortRateLimitRetry(AsyncRateLimitErrorRetryHandler):
-    """slack_sdk's 429 handler, but only for waits short enough to hold a delivery for."""
-
-    def __init__(self, max_wait: float, max_retry_count: int = 3) -> None:
-        super().__init__(max_retry_count=max_retry_count)
-        self.max_wait = max_wait
-
-    async def _can_retry_async(self, *, state: RetryState, request: HttpRequest,
-                               response: HttpResponse | None = None,
-                               error: Exception | None = None) -> bool:
-        if response is None or response.status_code != 429:
-            return False
-        wait = retry_after(response.headers)
-        return wait is None or wait <= self.max_wait
+INLINE_429_RETRIES = 3  # short Retry-After waits retried here before the outbox takes over
 
 
 def build_client(settings: SlackSettings) -> AsyncWebClient:
+    """No 429 handler in the SDK: ``SlackChatAdapter.call`` retries through the limiter."""
     handlers: list[AsyncRetryHandler] = [
         AsyncConnectionErrorRetryHandler(max_retry_count=2),
         AsyncServerErrorRetryHandler(max_retry_count=2),
-        ShortRateLimitRetry(settings.max_inline_wait_seconds),
     ]
     return AsyncWebClient(token=settings.bot_token.get_secret_value(),
                           base_url=settings.base_url, timeout=settings.timeout_seconds,
@@ -226,7 +212,21 @@ class SlackChatAdapter:
     # -- plumbing ----------------------------------------------------------------------
 
     async def call(self, method: str, limit_key: str | None, **kwargs: Any) -> Any:
-        """Call a Web API method; posts to a channel (``limit_key``) wait for its turn."""
+        """Call a Web API method; posts to a channel (``limit_key``) wait for its turn, and a
+        429 with a short Retry-After is waited out (the channel paused) and tried again."""
+        for attempt in range(INLINE_429_RETRIES + 1):
+            try:
+                return await self._call_once(method, limit_key, **kwargs)
+            except _RateLimited as limited:
+                if limited.wait > self.settings.max_inline_wait_seconds or \
+                        attempt == INLINE_429_RETRIES:
+                    raise ChatDeliveryError(f"slack {method}: ratelimited",
+                                            retry_after=limited.wait) from limited
+                if not limit_key:  # nothing paces it: the wait is slept here
+                    await asyncio.sleep(limited.wait)
+        raise AssertionError("unreachable")
+
+    async def _call_once(self, method: str, limit_key: str | None, **kwargs: Any) -> Any:
         channel = limit_key
         if channel:
             await self.limiter.acquire(channel)
@@ -242,7 +242,7 @@ class SlackChatAdapter:
                 if channel:
                     self.limiter.pause(channel, wait)
                 log.warning("slack rate limited", extra={**context, "retry_after": wait})
-                raise ChatDeliveryError(f"slack {method}: ratelimited", retry_after=wait) from exc
+                raise _RateLimited(wait) from exc
             if error in BLOCKS_REFUSED and "blocks" in kwargs:
                 log.warning("slack refused the blocks; sending plain text", extra=context)
                 raise _BlocksRefused(error) from exc
@@ -263,3 +263,9 @@ class SlackChatAdapter:
 
 class _BlocksRefused(Exception):
     pass
+
+
+class _RateLimited(Exception):
+    def __init__(self, wait: float) -> None:
+        super().__init__(f"rate limited for {wait}s")
+        self.wait = wait

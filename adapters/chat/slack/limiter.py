@@ -20,9 +20,13 @@ class _Bucket:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
+MARGIN = 0.05  # seconds added to each refill: a post that leaves on the second can arrive
+# a little early after a slow one (the answers' times vary), and Slack counts arrivals
+
+
 class ChannelLimiter:
-    def __init__(self, rate: float = 1.0, burst: int = 4) -> None:
-        self.rate = max(rate, 0.01)
+    def __init__(self, rate: float = 1.0, burst: int = 4, margin: float = MARGIN) -> None:
+        self.rate = 1 / (1 / max(rate, 0.01) + max(margin, 0.0))  # a little under the limit
         self.burst = max(burst, 1)
         self._buckets: dict[str, _Bucket] = {}
 
@@ -53,6 +57,10 @@ class ChannelLimiter:
                 waited += delay
 
     def pause(self, channel: str, seconds: float) -> None:
-        """Slack said "retry after": hold every post to this channel until then."""
+        """Slack said "retry after": hold every post to this channel until then, and start
+        again at the steady rate — Slack's own bucket is empty, so a fresh burst would only
+        earn the next 429."""
         bucket = self._bucket(channel)
         bucket.paused_until = max(bucket.paused_until, time.monotonic() + max(seconds, 0))
+        bucket.tokens = min(bucket.tokens, 0.0)
+        bucket.updated = max(bucket.updated, bucket.paused_until - 1 / self.rate)
