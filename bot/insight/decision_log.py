@@ -3,10 +3,12 @@
 Computing a recommendation costs a dozen queries; inside the transition it was a third of a
 claim's time (py-spy, docs/benchmarks.md). So the lifecycle listener only notes the decision
 in its session; once that transaction has committed, one background thread per process
-computes the recommendation — the same call the listener made, a moment later — and stores
-it once per task (the existence check and the insert in a savepoint, as before), a batch of
-decisions per transaction. A process that dies in that moment loses the log row of the last
-decisions, never a decision: it is the back-test's record, not state.
+computes the recommendations of a batch of decisions at once (``recommend_many``: a few
+queries for the batch, not a dozen per task) in a read-only transaction, then stores them in
+one short write through the owning ``Database`` (on SQLite it queues on the process's writer
+lock with the clicks instead of in SQLite's busy handler), once per task. A process that dies
+in that moment loses the log rows of the last decisions, never a decision: it is the
+back-test's record, not state.
 """
 
 from __future__ import annotations
@@ -14,14 +16,19 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session, select
 
+from storage.db import Database
 from storage.models import Task
 from storage.models_results import RecommendationLog
+from storage.types import utcnow
 
 log = logging.getLogger(__name__)
 PENDING = "promopilot.decisions"  # session.info: (task id, action) decided in this transaction
@@ -83,29 +90,80 @@ def _run() -> None:
 
 
 def _write(engine: Any, decisions: list[tuple[int, str]]) -> None:
-    from bot.insight.recommend import recommend
+    """Compute the batch's recommendations in a read-only transaction (on SQLite it takes no
+    write lock), then store them in one short write, queued on the owning ``Database``'s
+    writer lock like every other write of the process. One row per task: the first
+    decision noted wins, a task logged already is skipped, and the unique ``task_id`` with
+    ON CONFLICT DO NOTHING keeps a retry or another replica from writing a second.
 
-    with Session(engine, expire_on_commit=False) as session:
-        for task_id, action in decisions:
+    When the batch fails — a task's data, or a platform's rules stored on first use (a write
+    a read-only SQLite transaction may be refused) — it is done again task by task, each in
+    a savepoint, in one write transaction."""
+    first: dict[int, str] = {}
+    for task_id, action in decisions:
+        first.setdefault(task_id, action)
+    db = Database.of(engine)
+    try:
+        with db.read() if db is not None else _begun(engine) as session:
+            rows = _compute(session, first, one_by_one=False)
+    except Exception:  # noqa: BLE001 - a log hiccup must not cost the batch's other rows
+        log.warning("recommendation log batch failed; task by task", exc_info=True,
+                    extra={"tasks": sorted(first)[:20]})
+        with db.session() if db is not None else _begun(engine) as session:
+            _insert(session, _compute(session, first, one_by_one=True))
+        return
+    if rows:
+        with db.session() if db is not None else _begun(engine) as session:
+            _insert(session, rows)
+
+
+def _compute(session: Session, first: dict[int, str], one_by_one: bool) -> list[dict]:
+    from bot.insight.recommend import recommend, recommend_many
+
+    logged = set(session.exec(select(RecommendationLog.task_id).where(
+        RecommendationLog.task_id.in_(sorted(first)))))
+    tasks = list(session.exec(select(Task).where(
+        Task.id.in_(sorted(set(first) - logged))).order_by(Task.id)))
+    if not one_by_one:
+        recs = dict(zip((t.id for t in tasks), recommend_many(session, tasks), strict=True))
+    else:
+        recs = {}
+        for task in tasks:
             try:
                 with session.begin_nested():
-                    if session.exec(select(RecommendationLog.id).where(
-                            RecommendationLog.task_id == task_id)).first() is not None:
-                        continue
-                    task = session.get(Task, task_id)
-                    if task is None:
-                        continue
-                    rec = recommend(session, task)
-                    session.add(RecommendationLog(
-                        task_id=task_id, verdict=rec.verdict, score=rec.score,
-                        weights_version=rec.policy, decided=action,
-                        detail={"factors": rec.factors(),
-                                "points": {r.factor: r.points for r in rec.reasons}}))
-                    session.flush()
+                    recs[task.id] = recommend(session, task)
             except Exception:  # noqa: BLE001 - one task's log must not cost the others'
                 log.warning("recommendation log failed", exc_info=True,
-                            extra={"task_id": task_id})
-        session.commit()
+                            extra={"task_id": task.id})
+    now = utcnow()
+    return [{"task_id": task_id, "verdict": rec.verdict, "score": rec.score,
+             "weights_version": rec.policy, "decided": first[task_id or 0], "created_at": now,
+             "detail": {"factors": rec.factors(),
+                        "points": {r.factor: r.points for r in rec.reasons}}}
+            for task_id, rec in recs.items()]
+
+
+@contextmanager
+def _begun(engine: Any) -> Iterator[Session]:
+    """An engine no ``Database`` owns (none in the app): a plain unit of work."""
+    with Session(engine, expire_on_commit=False) as session, session.begin():
+        yield session
+
+
+def _insert(session: Session, rows: list[dict]) -> None:
+    if not rows:
+        return
+    table = RecommendationLog.__table__
+    dialect = session.get_bind().dialect.name
+    if dialect in ("postgresql", "sqlite"):
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        session.execute(insert(table).on_conflict_do_nothing(index_elements=["task_id"]), rows)
+        return
+    have = set(session.exec(select(RecommendationLog.task_id).where(
+        RecommendationLog.task_id.in_([r["task_id"] for r in rows]))))
+    fresh = [r for r in rows if r["task_id"] not in have]
+    if fresh:
+        session.execute(table.insert(), fresh)
 
 
 def settle(timeout: float = 10.0) -> bool:

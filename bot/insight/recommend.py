@@ -35,23 +35,18 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from bot.core.i18n import t
 from bot.core.timefmt import local_date
-from bot.declarations import commitments
 from bot.declarations.selection import campaign_scope
-from bot.insight import roi
+from bot.insight import recommend_data
+from bot.insight.recommend_data import REJECTION_DAYS, Batch
 from bot.insight.recommend_policy import FACTORS, RecommendationPolicy, current
 from cards.review import platform_label
-from storage.models import Campaign, Declaration, DeclarationLine, Product, Task
-from storage.models_data import ProductCategory, RejectionRecord, RuleProposal
-from storage.models_results import CampaignResult
-from storage.queries import declaration_lines, latest_declaration
-from storage.types import utcnow
+from storage.models import Campaign, Task
 
 MAX_SKUS = 200
-REJECTION_DAYS = 180
 TYPE_MIN_LINES = 5
 
 
@@ -112,21 +107,14 @@ class Recommendation:
         return {r.factor: r.value for r in self.reasons}
 
 
-def _cutoff(campaign: Campaign, as_of: datetime | None) -> datetime:
-    return as_of or campaign.event_start or campaign.registration_end or utcnow()
-
-
-def similar(session: Session, campaign: Campaign, before: datetime, policy: RecommendationPolicy,
+def similar(data: Batch, campaign: Campaign, before: datetime,
             same_type: bool) -> list[Campaign]:
     """The most recent campaigns on the platform (of the type) with results, ended before."""
+    policy = data.policy
     since = before - timedelta(days=policy.similar.get("days", 365))
-    query = (select(Campaign).where(Campaign.platform == campaign.platform,
-                                    Campaign.id != campaign.id,
-                                    Campaign.id.in_(select(CampaignResult.campaign_id))))
-    if same_type:
-        query = query.where(Campaign.type == campaign.type)
-    found = [c for c in session.exec(query) if c.event_end is not None
-             and since <= c.event_end <= before]
+    found = [c for c in data.with_results(campaign.platform) if c.id != campaign.id
+             and (not same_type or c.type == campaign.type)
+             and c.event_end is not None and since <= c.event_end <= before]
     found.sort(key=lambda c: (c.event_end, c.external_id), reverse=True)
     return found[:policy.similar.get("max", 10)]
 
@@ -136,34 +124,30 @@ def _names(campaigns: list[Campaign]) -> str:
     return shown + ("…" if len(campaigns) > 3 else "")
 
 
-def history_factor(session: Session, campaign: Campaign, before: datetime,
-                   policy: RecommendationPolicy) -> Factor:
-    past = similar(session, campaign, before, policy, True) if campaign.type else []
+def history_factor(data: Batch, campaign: Campaign, before: datetime) -> Factor:
+    past = similar(data, campaign, before, True) if campaign.type else []
     scope = "type"
     if not past:
-        past, scope = similar(session, campaign, before, policy, False), "platform"
+        past, scope = similar(data, campaign, before, False), "platform"
     params = {"platform": campaign.platform, "type": campaign.type or "—", "scope": scope}
     if not past:
         return Factor("history", None, params)
-    totals = roi.total(session, roi.rows_in(session, campaign_ids=[c.id for c in past]))
+    totals = data.total(data.of_campaigns({c.id or 0 for c in past}))
     params |= {"n": len(past), "names": _names(past), "gmv": f"{totals.gmv:,.2f}",
                "units": totals.units, "roi": "—" if totals.roi is None else str(totals.roi)}
     if totals.net_rate is None:
         return Factor("history", None, params | {"why": "cost"})
     params["rate"] = f"{totals.net_rate:.1%}"
-    good = float(policy.target("net_rate_good"))
+    good = float(data.policy.target("net_rate_good"))
     return Factor("history", clamp(float(totals.net_rate) / good), params)
 
 
-def _skus(session: Session, task: Task, campaign: Campaign) -> tuple[list[str], str]:
-    declaration = latest_declaration(session, task.id or 0)
-    if declaration is not None:
-        lines = declaration_lines(session, declaration.id or 0)
-        if lines:
-            return sorted({x.sku for x in lines})[:MAX_SKUS], "declaration"
-    products = list(session.exec(select(Product).order_by(Product.sku)))
-    cats = {c.sku: c.category for c in session.exec(select(ProductCategory).where(
-        ProductCategory.platform == campaign.platform))}
+def _skus(data: Batch, task: Task, campaign: Campaign) -> tuple[list[str], str]:
+    lines = data.latest_lines(task.id or 0)
+    if lines:
+        return sorted({x.sku for x in lines})[:MAX_SKUS], "declaration"
+    products = data.all_products()
+    cats = data.categories(campaign.platform)
     scope = campaign_scope(campaign, products, cats)
     if scope["categories"] or scope["brands"]:
         brands = {b.lower() for b in scope["brands"]}
@@ -173,22 +157,19 @@ def _skus(session: Session, task: Task, campaign: Campaign) -> tuple[list[str], 
                       for c in scope["categories"]))
                   and (not brands or (p.brand or "").lower() in brands)]
         return chosen[:MAX_SKUS], "scope"
-    sold = session.exec(select(CampaignResult.sku).where(
-        CampaignResult.platform == campaign.platform, CampaignResult.sku != "").distinct()).all()
-    return sorted(sold)[:MAX_SKUS], "sold"
+    return data.sold(campaign.platform)[:MAX_SKUS], "sold"
 
 
-def _past_units(session: Session, campaign: Campaign, skus: list[str],
+def _past_units(data: Batch, campaign: Campaign, skus: list[str],
                 before: datetime) -> dict[str, float]:
     """Per SKU, the median units of its past campaigns on the platform (ended before): of
     this campaign type when the SKU has some, else of every type."""
     per: dict[tuple[str, int], int] = {}
     same: set[tuple[str, int]] = set()
-    for row, other in session.exec(select(CampaignResult, Campaign).join(
-            Campaign, Campaign.id == CampaignResult.campaign_id).where(
-            CampaignResult.platform == campaign.platform, CampaignResult.sku.in_(skus),
-            Campaign.id != campaign.id)):
-        if other.event_end is not None and other.event_end <= before:
+    wanted = set(skus)
+    for row, other in data.on(campaign.platform):
+        if row.sku in wanted and other.id != campaign.id and other.event_end is not None \
+                and other.event_end <= before:
             key = (row.sku, other.id or 0)
             per[key] = per.get(key, 0) + row.units
             if campaign.type and other.type == campaign.type:
@@ -201,40 +182,35 @@ def _past_units(session: Session, campaign: Campaign, skus: list[str],
     return {sku: float(statistics.median(v)) for sku, v in out.items()}
 
 
-def stock_factor(session: Session, task: Task, campaign: Campaign, before: datetime,
-                 policy: RecommendationPolicy) -> Factor:
-    skus, basis = _skus(session, task, campaign)
-    expected = _past_units(session, campaign, skus, before) if skus else {}
+def stock_factor(data: Batch, task: Task, campaign: Campaign, before: datetime) -> Factor:
+    skus, basis = _skus(data, task, campaign)
+    excluded = campaign.id if data.has_results(campaign) else None
+    expected = data.memo(("units", campaign.platform, campaign.type, tuple(skus), before,
+                          excluded), lambda: _past_units(data, campaign, skus, before)) \
+        if skus else {}
     params: dict = {"basis": basis, "skus": len(skus)}
     if not expected:
         return Factor("stock", None, params)
     known = sorted(expected)
-    held = commitments.committed_stock(session, campaign, known, exclude_task=task.id)
-    products = {p.sku: p for p in session.exec(select(Product).where(Product.sku.in_(known)))}
+    held = data.committed(campaign, known, exclude_task=task.id or 0)
+    products = data.products(known)
     available = sum(max(p.stock - p.safety_stock - held.get(p.sku, 0), 0)
                     for p in products.values())
     wanted = sum(expected.values())
     cover = available / wanted if wanted else 0.0
     params |= {"n": len(known), "available": available, "expected": round(wanted),
                "cover": f"{cover:.1f}", "held": sum(held.values())}
-    return Factor("stock", scale(cover, float(policy.target("cover_bad")),
-                                 float(policy.target("cover_good"))), params)
+    return Factor("stock", scale(cover, float(data.policy.target("cover_bad")),
+                                 float(data.policy.target("cover_good"))), params)
 
 
-def budget_factor(session: Session, campaign: Campaign, now: datetime,
-                  policy: RecommendationPolicy) -> Factor:
-    budget = policy.budget(campaign.platform)
+def budget_factor(data: Batch, campaign: Campaign, now: datetime) -> Factor:
+    budget = data.policy.budget(campaign.platform)
     params: dict = {"platform": campaign.platform}
     if not budget:
         return Factor("budget", None, params)
     month = local_date(now).strftime("%Y-%m")
-    spent = Decimal("0")
-    for row, other in session.exec(select(CampaignResult, Campaign).join(
-            Campaign, Campaign.id == CampaignResult.campaign_id).where(
-            CampaignResult.platform == campaign.platform)):
-        day = row.day or (local_date(other.event_end).isoformat() if other.event_end else "")
-        if day[:7] == month and day <= local_date(now).isoformat():
-            spent += row.fees
+    spent = recommend_data.spent(data.on(campaign.platform), month, local_date(now).isoformat())
     left = max(budget - spent, Decimal("0"))
     share = float(left / budget)
     params |= {"month": month, "budget": f"{budget:,.0f}", "spent": f"{spent:,.2f}",
@@ -242,59 +218,39 @@ def budget_factor(session: Session, campaign: Campaign, now: datetime,
     return Factor("budget", clamp(2 * share - 1), params)
 
 
-def slot_factor(session: Session, campaign: Campaign, before: datetime,
-                policy: RecommendationPolicy) -> Factor:
+def slot_factor(data: Batch, campaign: Campaign, before: datetime) -> Factor:
     req = campaign.requirements or {}
     slot = str(req.get("slot") or req.get("资源位") or "").strip()
     params: dict = {"platform": campaign.platform, "slot": slot or "—",
                     "type": campaign.type or "—"}
-    pairs = [(r, c) for r, c in roi.rows_in(session, end=before, platforms=[campaign.platform])
-             if c.id != campaign.id and c.event_end is not None]
+    pairs = [(r, c) for r, c in data.in_platform(campaign.platform)
+             if (c.event_end or r.imported_at) < before and c.id != campaign.id
+             and c.event_end is not None]
     if slot:
         chosen, basis = [(r, c) for r, c in pairs if r.slot == slot], "slot"
     else:
         chosen, basis = [], "slot"
     if not chosen and campaign.type:
         chosen, basis = [(r, c) for r, c in pairs if c.type == campaign.type], "type"
-    totals = roi.total(session, chosen)
+    totals = data.total(chosen)
     params["basis"] = basis
     if not chosen or totals.roi is None:
         return Factor("slot", None, params)
     params |= {"roi": str(totals.roi), "n": len(totals.campaigns), "fees": f"{totals.fees:,.2f}"}
-    return Factor("slot", scale(float(totals.roi), float(policy.target("roi_bad")),
-                                float(policy.target("roi_good"))), params)
+    return Factor("slot", scale(float(totals.roi), float(data.policy.target("roi_bad")),
+                                float(data.policy.target("roi_good"))), params)
 
 
-def _reviewed(session: Session, platform: str, since: datetime, until: datetime,
-              type_: str | None) -> tuple[int, int]:
-    """(rejected lines, reviewed lines) of declarations on the platform in the window."""
-    query = (select(DeclarationLine.result, Declaration.task_id, Declaration.version)
-             .join(Declaration, Declaration.id == DeclarationLine.declaration_id)
-             .join(Task, Task.id == Declaration.task_id)
-             .join(Campaign, Campaign.id == Task.campaign_id)
-             .where(Campaign.platform == platform, DeclarationLine.result.is_not(None),
-                    Declaration.created_at >= since, Declaration.created_at < until))
-    if type_ is not None:
-        query = query.where(Campaign.type == type_)
-    results = session.exec(query).all()
-    return sum(1 for r, _, _ in results if r == "rejected"), len(results)
-
-
-def rejection_factor(session: Session, campaign: Campaign, before: datetime,
-                     policy: RecommendationPolicy) -> Factor:
+def rejection_factor(data: Batch, campaign: Campaign, before: datetime) -> Factor:
     since = before - timedelta(days=REJECTION_DAYS)
-    rejected, reviewed = _reviewed(session, campaign.platform, since, before, campaign.type) \
+    rejected, reviewed = data.reviewed(campaign.platform, since, before, campaign.type) \
         if campaign.type else (0, 0)
     scope = "type"
     if reviewed < TYPE_MIN_LINES:
-        rejected, reviewed = _reviewed(session, campaign.platform, since, before, None)
+        rejected, reviewed = data.reviewed(campaign.platform, since, before, None)
         scope = "platform"
-    learned = len(session.exec(select(RuleProposal.id).where(
-        RuleProposal.platform == campaign.platform, RuleProposal.created_at < before,
-        RuleProposal.state.in_(("proposed", "accepted")))).all())
-    reasons = session.exec(select(RejectionRecord.category).where(
-        RejectionRecord.platform == campaign.platform, RejectionRecord.created_at >= since,
-        RejectionRecord.created_at < before)).all()
+    learned = data.learned(campaign.platform, before)
+    reasons = data.rejections(campaign.platform, since, before)
     top = statistics.mode(sorted(reasons)) if reasons else ""
     params: dict = {"platform": campaign.platform, "which": campaign.type if scope == "type"
                     else "*", "days": REJECTION_DAYS, "rules": learned}
@@ -303,23 +259,42 @@ def rejection_factor(session: Session, campaign: Campaign, before: datetime,
     rate = rejected / reviewed
     params |= {"rejected": rejected, "reviewed": reviewed, "rate": f"{rate:.0%}",
                "top": top or "—"}
-    bad = float(policy.target("rejection_bad"))
+    bad = float(data.policy.target("rejection_bad"))
     return Factor("rejection", clamp(1 - 2 * min(rate / bad, 1.0)), params)
+
+
+def _factors(data: Batch, task: Task) -> list[Factor]:
+    campaign = data.campaigns.get(task.campaign_id)
+    if campaign is None:
+        return []
+    before, now = data.cutoff(campaign), data.now
+    # What depends on the campaign's platform, type, slot and moments only is computed once
+    # a batch; its own id matters only when it has results itself (they are left out).
+    excluded = campaign.id if data.has_results(campaign) else None
+    req = campaign.requirements or {}
+    slot = str(req.get("slot") or req.get("资源位") or "").strip()
+    kind = (campaign.platform, campaign.type)
+    return [data.memo(("history", *kind, before, excluded),
+                      lambda: history_factor(data, campaign, before)),
+            stock_factor(data, task, campaign, before),
+            data.memo(("budget", campaign.platform, now),
+                      lambda: budget_factor(data, campaign, now)),
+            data.memo(("slot", *kind, slot, before, excluded),
+                      lambda: slot_factor(data, campaign, before)),
+            data.memo(("rejection", *kind, before),
+                      lambda: rejection_factor(data, campaign, before))]
+
+
+def factors_many(session: Session, tasks: list[Task], as_of: datetime | None = None,
+                 policy: RecommendationPolicy | None = None) -> list[list[Factor]]:
+    """Each task's factors, in order, from reads shared by the whole call."""
+    data = Batch(session, tasks, as_of, policy or current())
+    return [_factors(data, task) for task in tasks]
 
 
 def factors(session: Session, task: Task, as_of: datetime | None = None,
             policy: RecommendationPolicy | None = None) -> list[Factor]:
-    policy = policy or current()
-    campaign = session.get(Campaign, task.campaign_id)
-    if campaign is None:
-        return []
-    before = _cutoff(campaign, as_of)
-    now = as_of or utcnow()
-    return [history_factor(session, campaign, before, policy),
-            stock_factor(session, task, campaign, before, policy),
-            budget_factor(session, campaign, now, policy),
-            slot_factor(session, campaign, before, policy),
-            rejection_factor(session, campaign, before, policy)]
+    return factors_many(session, [task], as_of, policy)[0]
 
 
 def score(task_id: int, found: list[Factor], policy: RecommendationPolicy) -> Recommendation:
@@ -335,7 +310,16 @@ def score(task_id: int, found: list[Factor], policy: RecommendationPolicy) -> Re
     return Recommendation(task_id, policy.verdict(total), total, tuple(reasons), policy.label)
 
 
+def recommend_many(session: Session, tasks: list[Task], as_of: datetime | None = None,
+                   policy: RecommendationPolicy | None = None) -> list[Recommendation]:
+    """The recommendation of each task (in order), a few queries for the whole list: the
+    decision log's batch of claims."""
+    policy = policy or current()
+    return [score(task.id or 0, found, policy)
+            for task, found in zip(tasks, factors_many(session, tasks, as_of, policy),
+                                   strict=True)]
+
+
 def recommend(session: Session, task: Task, as_of: datetime | None = None,
               policy: RecommendationPolicy | None = None) -> Recommendation:
-    policy = policy or current()
-    return score(task.id or 0, factors(session, task, as_of, policy), policy)
+    return recommend_many(session, [task], as_of, policy)[0]
