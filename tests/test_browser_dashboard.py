@@ -240,7 +240,7 @@ def test_a_390px_phone_never_scrolls_sideways(live, browser, js_errors):
     from bot.core import outbox
 
     with db.session() as s:
-        outbox.enqueue_task_card(s, s.get(Task, tid), "pdd")
+        outbox.enqueue_task_card(s, s.get(Task, tid))
     live.drain()
     dashboard_data.history(db)
     drafted = pool.task(db, "jd", {"categories": ["家电数码"]}, state="claimed")

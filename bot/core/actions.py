@@ -79,8 +79,8 @@ def handles(*names: str) -> Callable[[Handler], Handler]:
     return register
 
 
-def _plain(session: Session, task: Task, req: ActionRequest) -> Outcome:
-    return lifecycle.apply(session, task.id or 0, req.action, req.actor, comment=req.comment,
+def _plain(session: Session, task: Task | None, req: ActionRequest) -> Outcome:
+    return lifecycle.apply(session, req.task_id, req.action, req.actor, comment=req.comment,
                            expected_version=req.version, event_id=req.event_id)
 
 
@@ -90,14 +90,21 @@ def perform(db: Database, req: ActionRequest) -> ActionResult:
     intent = {"task_id": req.task_id, "action": req.action}
 
     def work(session: Session) -> ActionResult:
-        # A plain transition locks its row at once (one round trip fewer); a handler keeps
-        # the order it locks in (its own rows first, the task when it applies).
+        checks = before_action.get(req.action, [])
+        if req.action not in HANDLERS and not checks:
+            # A plain transition with nothing to check first: its conditional UPDATE is the
+            # whole decision (lifecycle.apply), no read before it.
+            outcome = _plain(session, None, req)
+            return ActionResult(req.task_id, req.action, outcome.before, outcome.after,
+                                outcome.version)
+        # A checked plain transition locks its row at once; a handler keeps the order it
+        # locks in (its own rows first, the task when it applies).
         task = session.get(Task, req.task_id) if req.action in HANDLERS else \
             lifecycle.lock(session, req.task_id)
         if task is None:
             raise NotFound("err.not_found", task_id=req.task_id)
         before = task.state
-        for check in before_action.get(req.action, []):
+        for check in checks:
             check(session, task, req)
         handler = HANDLERS.get(req.action, _plain)
         outcome = handler(session, task, req)

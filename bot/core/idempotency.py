@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import delete
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
@@ -39,16 +41,42 @@ def once(db: Database, event_key: str | None, work: Callable[[Session], T], *,
     if not event_key:
         with db.session() as session:
             return work(session)
+    key = event_key[:256]
     try:
         with db.session() as session:
-            session.add(ProcessedEvent(event_key=event_key[:256], result=record or {}))
-            session.flush()
+            claimed = session.execute(_claim_insert(db.dialect), {
+                "event_key": key, "result": record or {}, "created_at": utcnow()}).first()
+            if claimed is None:  # the key was there (or its first claim just committed)
+                raise _AlreadyClaimed
             return work(session)
-    except IntegrityError as exc:
+    except _AlreadyClaimed:
+        first = _claim(db, event_key)
+        raise Duplicate(event_key, first.result if first else None) from None
+    except IntegrityError as exc:  # a constraint of the work itself, or a racing claim
         first = _claim(db, event_key)
         if first is not None:
             raise Duplicate(event_key, first.result) from exc
         raise
+
+
+class _AlreadyClaimed(Exception):
+    pass
+
+
+_CLAIMS: dict[str, Any] = {}  # dialect → compiled-once claim insert
+
+
+def _claim_insert(dialect: str) -> Any:
+    """``INSERT … ON CONFLICT DO NOTHING RETURNING``: a duplicate is one statement and no
+    exception inside the database (on PostgreSQL it waits for a racing first claim to
+    commit or roll back, then answers)."""
+    statement = _CLAIMS.get(dialect)
+    if statement is None:
+        table = ProcessedEvent.__table__
+        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        statement = _CLAIMS[dialect] = insert(table).on_conflict_do_nothing(
+            index_elements=["event_key"]).returning(table.c.event_key)
+    return statement
 
 
 def _claim(db: Database, event_key: str) -> ProcessedEvent | None:

@@ -11,9 +11,9 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import cache
 
-from sqlalchemy import update
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy import Insert, insert, update
 from sqlmodel import Session, select
 
 from bot.core.actors import Actor
@@ -97,7 +97,6 @@ TRANSITIONS: dict[str, Transition] = dict(
 
 
 LOCKED = "promopilot.locked_tasks"  # session.info: task ids this transaction holds locked
-RETURNED = ("state", "version", "claimed_by", "skip_reason", "updated_at")
 
 
 def lock(session: Session, task_id: int) -> Task | None:
@@ -182,42 +181,32 @@ def apply(
     if expected_version is not None:
         conditions.append(Task.version == expected_version)
 
-    # The row is locked first so "before" is exact (``perform`` has locked and loaded it
-    # already: then its state is the one read under the lock); the conditional UPDATE still
-    # decides, and RETURNING hands back the new row without another round trip.
-    task = session.identity_map.get(session.identity_key(Task, task_id)) \
-        if task_id in session.info.get(LOCKED, ()) else None
+    # "before" must be exact: known when the rule has one source state (the UPDATE below
+    # only matches it), read under the lock ``perform`` took, or else read FOR UPDATE. The
+    # conditional UPDATE decides; RETURNING hands the new row back as the session's Task
+    # (no re-read), and the audit row is one compiled INSERT (no unit-of-work flush).
+    locked = task_id in session.info.get(LOCKED, ())
+    task = session.identity_map.get(session.identity_key(Task, task_id)) if locked else None
     if task is not None:
-        before = task.state
+        before: str | None = task.state
+    elif len(rule.sources) == 1:
+        before = next(iter(rule.sources)).value
     else:
         before = session.execute(
             select(Task.state).where(Task.id == task_id).with_for_update()
         ).scalar_one_or_none()
-    changed = session.execute(
-        update(Task).where(*conditions).values(**values)
-        .returning(*[getattr(Task, name) for name in RETURNED])
-        .execution_options(synchronize_session=False)
-    ).first()
-    if changed is None:
+    task = session.execute(
+        update(Task).where(*conditions).values(**values).returning(Task)
+        .execution_options(synchronize_session=False, populate_existing=True)
+    ).scalars().first()
+    if task is None:
         raise _why_not(session, task_id, rule, actor, claimant_guard, expected_version)
-
-    task = task or session.get(Task, task_id)
-    assert task is not None
-    for name, value in zip(RETURNED, changed, strict=True):
-        set_committed_value(task, name, value)
-    outcome = Outcome(task.id, action, before or "", task.state, task.version)
-    session.add(
-        AuditEvent(
-            task_id=task_id,
-            actor=actor.name,
-            action=action,
-            from_state=outcome.before,
-            to_state=outcome.after,
-            event_id=event_id,
-            detail={**(detail or {}), **({"comment": comment} if comment else {})},
-        )
-    )
-    session.flush()
+    outcome = Outcome(task.id or task_id, action, before or "", task.state, task.version)
+    session.execute(_audit_insert(), {
+        "task_id": task_id, "actor": actor.name, "action": action,
+        "from_state": outcome.before, "to_state": outcome.after, "event_id": event_id,
+        "detail": {**(detail or {}), **({"comment": comment} if comment else {})},
+        "created_at": utcnow()})
     log.info(
         "transition", extra={"task_id": task_id, "action": action, "actor": actor.name,
                              "from": outcome.before, "to": outcome.after}
@@ -225,6 +214,12 @@ def apply(
     for listener in list(listeners):
         listener(session, task, outcome, actor)
     return outcome
+
+
+@cache
+def _audit_insert() -> Insert:
+    """Compiled once per process: parameters, not rendered values."""
+    return insert(AuditEvent.__table__)  # type: ignore[arg-type]
 
 
 def _why_not(

@@ -21,8 +21,9 @@ import asyncio
 import logging
 import random
 from datetime import timedelta
+from functools import cache
 
-from sqlalchemy import or_, update
+from sqlalchemy import Select, bindparam, or_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, select
@@ -43,13 +44,13 @@ def _add(session: Session, row: OutboxMessage) -> bool:
     return _add_many(session, [row]) == 1
 
 
-def _add_many(session: Session, rows: list[OutboxMessage]) -> int:
+def _add_many(session: Session, rows: list[OutboxMessage] | list[dict]) -> int:
     """Insert the rows whose key is new, in one statement (``ON CONFLICT DO NOTHING`` on the
     unique key: an intent enqueued twice, even by two transactions at once, stays one row);
-    how many were new."""
+    how many were new. Rows are models or plain column dicts (``row_values``)."""
     if not rows:
         return 0
-    values = [row.model_dump(exclude={"id"}) for row in rows]
+    values = [row if isinstance(row, dict) else row.model_dump(exclude={"id"}) for row in rows]
     # One statement whatever the row count, its rows as parameters (not rendered VALUES), so
     # it is compiled once per process: a rendered multi-row VALUES was compiled on every call,
     # a quarter of a claim's time under load (py-spy, docs/benchmarks.md).
@@ -62,6 +63,16 @@ def _add_many(session: Session, rows: list[OutboxMessage]) -> int:
             index_elements=["key"]).returning(table.c.id)
     result = session.execute(statement, values[0] if len(values) == 1 else values)
     return len(result.all())  # rowcount is -1 for this statement on psycopg: count the ids
+
+
+def row_values(**columns: object) -> dict:
+    """An outbox row as the insert's parameters, with the model's defaults, without building
+    (and validating) a model object: the card of every transition goes through here."""
+    now = utcnow()
+    return {"card_key": None, "task_id": None, "payload": {}, "status": "pending",
+            "attempts": 0, "next_attempt_at": now, "lease_owner": "",
+            "attempt_started_at": None, "last_error": None, "created_at": now,
+            "sent_at": None, **columns}
 
 
 _INSERTS: dict = {}  # dialect → the compiled-once insert
@@ -108,20 +119,43 @@ def bindings_for(
 binding_filters: list = []
 
 
-def enqueue_task_card(session: Session, task: Task, platform: str) -> None:
+def enqueue_task_card(session: Session, task: Task) -> None:
     """Show the task's current card everywhere it belongs (bound channels + where it is)."""
-    targets = {(b.chat, b.channel_id) for b in bindings_for(session, platform, "notices",
-                                                             task.team_id)
+    bound = session.execute(_task_bindings(), {
+        "campaign_id": task.campaign_id, "team_id": task.team_id}).all()
+    targets = {(b.chat, b.channel_id) for b in bound
                if all(keep(session, task, b) for keep in binding_filters)}
     card_key = f"task:{task.id}"
-    shown = session.exec(select(ChatMessage.chat, ChatMessage.channel_id).where(
-        ChatMessage.task_id == task.id, ChatMessage.card_key == card_key))  # indexed: task_id
-    targets.update((chat, channel) for chat, channel in shown)
-    _add_many(session, [OutboxMessage(
+    shown = session.execute(_shown(), {"task_id": task.id, "card_key": card_key})
+    targets.update((chat, channel) for chat, channel in shown)  # indexed: task_id
+    payload = {"builder": "task", "params": {"task_id": task.id}}
+    _add_many(session, [row_values(
         key=f"{card_key}:v{task.version}:{chat}:{channel}", chat=chat, channel_id=channel,
-        kind="card", card_key=card_key, task_id=task.id,
-        payload={"builder": "task", "params": {"task_id": task.id}})
+        kind="card", card_key=card_key, task_id=task.id, payload=payload)
         for chat, channel in sorted(targets)])
+
+
+@cache
+def _task_bindings() -> Select:
+    """The notice bindings a task's card goes to (as ``bindings_for`` for its campaign's
+    platform, in the same statement), compiled once."""
+    from storage.models import Campaign
+
+    b = ChatBinding.__table__.c
+    platform = select(Campaign.platform).where(
+        Campaign.id == bindparam("campaign_id")).scalar_subquery()
+    return (select(b.id, b.chat, b.channel_id, b.platform, b.purpose, b.category, b.shop,
+                   b.team_id)
+            .where(b.purpose == "notices", or_(b.platform == platform, b.platform == "*"),
+                   or_(b.team_id == bindparam("team_id"), b.team_id.is_(None)))
+            .order_by(b.id))
+
+
+@cache
+def _shown() -> Select:
+    m = ChatMessage.__table__.c
+    return select(m.chat, m.channel_id).where(m.task_id == bindparam("task_id"),
+                                              m.card_key == bindparam("card_key"))
 
 
 class Dispatcher:
@@ -327,8 +361,4 @@ def report_unbuildable(db: Database, row: OutboxMessage, exc: Exception) -> None
 
 def task_card_listener(session: Session, task: Task, outcome: object, actor: object) -> None:
     """Lifecycle listener: every transition refreshes the task's card where it is shown."""
-    from storage.models import Campaign
-
-    campaign = session.get(Campaign, task.campaign_id)
-    if campaign is not None:
-        enqueue_task_card(session, task, campaign.platform)
+    enqueue_task_card(session, task)

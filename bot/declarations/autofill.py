@@ -202,7 +202,7 @@ def refresh_cards(session: Session, task: Task) -> None:
     task = session.get(Task, task.id, populate_existing=True) or task
     campaign = session.get(Campaign, task.campaign_id)
     if campaign is not None:
-        outbox.enqueue_task_card(session, task, campaign.platform)
+        outbox.enqueue_task_card(session, task)
         enqueue_declaration_card(session, task, campaign)
 
 

@@ -77,5 +77,5 @@ def set_deadline(session: Session, task: Task, req: ActionRequest) -> Outcome:
                                    "new": when.isoformat()}))
     campaign = session.get(Campaign, task.campaign_id)
     if campaign is not None:
-        outbox.enqueue_task_card(session, task, campaign.platform)
+        outbox.enqueue_task_card(session, task)
     return Outcome(task.id or 0, "set_deadline", task.state, task.state, task.version)

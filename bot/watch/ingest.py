@@ -342,7 +342,7 @@ def _ingest_one(session: Session, prepared: Prepared, report: IngestReport,
         session.add(AuditEvent(task_id=task.id, actor="watcher", action="notice_updated",
                                from_state=task.state, to_state=task.state,
                                detail={"version": campaign.version, "changes": changes}))
-        outbox.enqueue_task_card(session, task, notice.platform)
+        outbox.enqueue_task_card(session, task)
         _enqueue_update_card(session, task, campaign, changes, extra_targets)
         for listener in notice_listeners:
             listener(session, task, campaign, changes)
