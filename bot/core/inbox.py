@@ -19,6 +19,7 @@ recovered), so the handler tells the person itself (outbox, private message, car
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
@@ -149,6 +150,35 @@ class InboxWorker:
             return None
         finally:
             self._waiters.pop(event_id, None)
+
+    async def answer(self, event_id: int, timeout: float) -> dict | None:
+        """``call`` for a coroutine: the wait holds no thread (an asyncio future resolved
+        when the worker finishes), so a thousand waiting clicks cost no threads at all."""
+        waiter = _Waiter()
+        self._waiters[event_id] = waiter
+        future = asyncio.wrap_future(self.submit(event_id))
+        try:
+            try:
+                return await asyncio.wait_for(asyncio.shield(future), timeout)
+            except TimeoutError:
+                if waiter.give_up():
+                    return None
+                return await asyncio.wait_for(future, 30)  # the answer is being given now
+        except TimeoutError:
+            return None
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():  # the request itself went away
+                waiter.give_up()
+                raise
+            return None  # the worker pool shut down: the lease hands the event on
+        finally:
+            self._waiters.pop(event_id, None)
+
+    def queued(self) -> int:
+        """Events this process holds that no worker has started yet (the queue's length)."""
+        with self._lock:
+            return len(self._held) - len(self._running)
 
     # -- working ---------------------------------------------------------------------------
 

@@ -11,9 +11,11 @@ import asyncio
 import logging
 from typing import Any
 
+from adapters.chat.feishu.sdk import light
 from adapters.chat.feishu.settings import FeishuSettings
 from bot.core.inbox import inbox_of
 
+light()  # before any lark_oapi import (the modules below): only what they name is loaded
 log = logging.getLogger(__name__)
 
 
@@ -21,7 +23,7 @@ def install(container: Any, api: Any, settings: FeishuSettings | None = None) ->
     settings = settings or FeishuSettings()
     if not settings.configured:
         return
-    # lark-oapi takes seconds to import: only pay for it when Feishu is configured.
+    # Even the parts of lark-oapi we use take a second to import: only when configured.
     from adapters.chat.feishu.adapter import FeishuAdapter
     from adapters.chat.feishu.endpoint import build_router
     from adapters.chat.feishu.inbound import FeishuInbound

@@ -1,10 +1,14 @@
 """``POST /feishu/events``: events and card callbacks over HTTP, answered inside 3 s.
 
-Verify first (``security.open_request``), answer the URL-verification challenge, then
-store the event in the inbox and do the work, in a worker thread (the router is synchronous
-and hits the database). If the work outlasts Feishu's budget we answer anyway — once the
-event is stored ("working on it" for a click; the outbox updates the card afterwards). An
-event that could not even be stored in time is answered 503, so Feishu delivers it again.
+Verify first (``security.open_request``), answer the URL-verification challenge, then store
+the event in the inbox (one INSERT on a request thread) and only then wait for the work — on
+the event loop (``InboxWorker.answer``: an asyncio future the inbox worker resolves), so a
+waiting click holds no thread and never keeps the next one from being stored. A click waits
+for its result up to ``ANSWER_WITHIN`` (the toast shows it) — when the result can come in that
+time: the events queued ahead of it over the workers, times the recent work per event. Behind a
+longer queue (a peak) the answer is "working on it" at once and the card update follows from
+the outbox, instead of every click spinning for 2 s. An event that could
+not be stored in time (or at all) is answered 503, so Feishu delivers it again.
 """
 
 from __future__ import annotations
@@ -12,54 +16,34 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import threading
+import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from lark_oapi.api.im.v1 import P2ImMessageReceiveV1
+from lark_oapi.api.im.v1.model.p2_im_message_receive_v1 import P2ImMessageReceiveV1
 from lark_oapi.core.json import JSON
 from lark_oapi.event.callback.model.p2_card_action_trigger import P2CardActionTrigger
 
-from adapters.chat.feishu.inbound import FeishuInbound, refused
+from adapters.chat.feishu.inbound import CHAT, FeishuInbound, refused
 from adapters.chat.feishu.security import Rejected, open_request
 from adapters.chat.feishu.settings import FeishuSettings
 from adapters.chat.feishu.shape import card_problem, message_problem
 from bot.core.i18n import t
 
 log = logging.getLogger(__name__)
-ACK_BUDGET = 2.5  # seconds; Feishu gives 3
+ANSWER_WITHIN = 2.0  # seconds a click may wait for its result (Feishu allows 3 for the answer)
 STORE_BUDGET = 2.9  # an event not stored by then is refused, for Feishu to send it again
 MESSAGE, CARD_ACTION = "im.message.receive_v1", "card.action.trigger"
 
 
-def dispatch(inbound: FeishuInbound, payload: dict[str, Any],
-             stored: threading.Event | None = None) -> dict[str, Any]:
-    """Route one verified v2 payload to its handler; the answer body for Feishu."""
-    stored = stored or threading.Event()
-    header = payload.get("header") if isinstance(payload.get("header"), dict) else {}
-    event_type = header.get("event_type")
-    if event_type == MESSAGE:
-        message = _typed(P2ImMessageReceiveV1, payload, message_problem, "message", stored)
-        if message is not None:
-            inbound.on_message(message, stored)
-        return {}
-    if event_type == CARD_ACTION:
-        click = _typed(P2CardActionTrigger, payload, card_problem, "card", stored)
-        if click is None:  # Feishu's non-retry answer, and the clicker hears why
-            return {"toast": {"type": "error", "content": t("inbound.unreadable_click",
-                                                            inbound.lang)}}
-        return json.loads(JSON.marshal(inbound.on_card_action(click, stored)))
-    stored.set()
-    log.info("feishu event ignored", extra={"event_type": str(event_type)[:80],
-                                            "schema": str(payload.get("schema"))[:10]})
-    return {}
+class NotStored(Exception):
+    """The inbox did not take the event in time (or the database is away): answer 503."""
 
 
 def _typed(kind: type, payload: dict[str, Any], problem: Callable[[dict], str | None],
-           name: str, stored: threading.Event) -> Any:
+           name: str) -> Any:
     """The SDK's typed event, or None when the payload is not in Feishu's shape (refused
     with a log line; lark-oapi raises on an object or list of the wrong kind)."""
     why = problem(payload)
@@ -68,18 +52,82 @@ def _typed(kind: type, payload: dict[str, Any], problem: Callable[[dict], str | 
             return kind(payload)
         except Exception as exc:  # noqa: BLE001 - the SDK's unmarshalling: a shape problem
             why = f"lark-oapi cannot read it ({type(exc).__name__}: {str(exc)[:120]})"
-    stored.set()
     refused(name, payload, why)
     return None
 
 
-def build_router(inbound: FeishuInbound, settings: FeishuSettings,
-                 workers: int = 16) -> APIRouter:
+async def _store(inbound: FeishuInbound, key: str, kind: str, payload: dict,
+                 started: float) -> int | None:
+    """The inbox row's id (None: a redelivery). Raises ``NotStored`` past the budget; a row
+    stored after that is still worked on (Feishu's retry finds it as a redelivery)."""
+    job = asyncio.ensure_future(asyncio.to_thread(inbound.inbox.accept, key, CHAT, kind,
+                                                  payload))
+    left = STORE_BUDGET - (time.monotonic() - started)
+    done, _ = await asyncio.wait({job}, timeout=max(left, 0.1))
+    if not done:
+        def late(future: asyncio.Future) -> None:
+            if not future.cancelled() and future.exception() is None and future.result():
+                inbound.inbox.submit(future.result())
+
+        job.add_done_callback(late)
+        raise NotStored(f"not stored within {STORE_BUDGET}s")
+    try:
+        return job.result()
+    except Exception as exc:  # the database refused or is away
+        raise NotStored(repr(exc)[:200]) from exc
+
+
+async def _result(inbound: FeishuInbound, event_id: int, started: float) -> dict | None:
+    """Wait for the work on the loop when it can be done inside the budget; else "later"."""
+    inbox = inbound.inbox
+    left = max(0.2, ANSWER_WITHIN - (time.monotonic() - started))
+    expected = (inbox.queued() / inbox.workers + 1) * inbound.work_seconds
+    if expected > left:  # behind a long queue (a peak): its result cannot be shown in time
+        inbox.submit(event_id)
+        return None
+    return await inbox.answer(event_id, left)
+
+
+async def click(inbound: FeishuInbound, payload: dict, started: float) -> dict:
+    """A verified ``card.action.trigger``: stored, then answered with the toast and card."""
+    data = _typed(P2CardActionTrigger, payload, card_problem, "card")
+    if data is None:  # Feishu's non-retry answer, and the clicker hears why
+        return {"toast": {"type": "error", "content": t("inbound.unreadable_click",
+                                                        inbound.lang)}}
+    key = inbound.click_key(data)
+    if key is None:
+        return {"toast": {"type": "error", "content": t("feishu.not_a_button", inbound.lang)}}
+    event_id = await _store(inbound, key, "card", payload, started)
+    if event_id is None:
+        result = await asyncio.to_thread(inbound.redelivered, key)
+    else:
+        result = await _result(inbound, event_id, started)
+    if result is None:
+        return _marshal(inbound.click_answer(None))
+    return _marshal(await asyncio.to_thread(inbound.click_answer, result))  # reads the card
+
+
+async def message(inbound: FeishuInbound, payload: dict, started: float) -> dict:
+    """A verified ``im.message.receive_v1``: stored; the reply goes out through the outbox."""
+    data = _typed(P2ImMessageReceiveV1, payload, message_problem, "message")
+    key = inbound.message_key(data) if data is not None else None
+    if key is not None:
+        event_id = await _store(inbound, key, "message", payload, started)
+        if event_id is not None:  # None: re-delivered, the first one is answered
+            await _result(inbound, event_id, started)  # usually done before the answer goes
+    return {}
+
+
+def _marshal(response: Any) -> dict:
+    return json.loads(JSON.marshal(response))
+
+
+def build_router(inbound: FeishuInbound, settings: FeishuSettings) -> APIRouter:
     router = APIRouter()
-    executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="feishu-in")
 
     @router.post("/feishu/events", include_in_schema=False)
     async def events(request: Request) -> JSONResponse:
+        started = time.monotonic()
         raw = await request.body()
         try:
             payload = open_request(raw, request.headers, settings)
@@ -90,25 +138,22 @@ def build_router(inbound: FeishuInbound, settings: FeishuSettings,
             return JSONResponse({"msg": "rejected"}, status_code=exc.status)
         if payload.get("type") == "url_verification":
             return JSONResponse({"challenge": str(payload.get("challenge", ""))})
-        stored = threading.Event()
-        future = asyncio.get_running_loop().run_in_executor(executor, dispatch, inbound,
-                                                            payload, stored)
-        done, _ = await asyncio.wait({future}, timeout=ACK_BUDGET)
-        if not done:
-            if not await asyncio.to_thread(stored.wait, STORE_BUDGET - ACK_BUDGET):
-                log.error("feishu event not stored in time; refused so Feishu sends it again",
-                          extra={"budget": STORE_BUDGET})
-                return JSONResponse({"msg": "busy"}, status_code=503)
-            log.warning("feishu work outlasted the ack budget; acknowledged",
-                        extra={"budget": ACK_BUDGET})
-            kind = ((payload.get("header") or {}) if isinstance(payload.get("header"), dict)
-                    else {}).get("event_type")
-            return JSONResponse({"toast": {"type": "info", "content": t(
-                "inbox.working", inbound.lang)}} if kind == CARD_ACTION else {})
+        header = payload.get("header") if isinstance(payload.get("header"), dict) else {}
+        event_type = header.get("event_type")
         try:
-            return JSONResponse(future.result())
-        except Exception:  # noqa: BLE001 - logged; Feishu gets an answer regardless
+            if event_type == CARD_ACTION:
+                return JSONResponse(await click(inbound, payload, started))
+            if event_type == MESSAGE:
+                return JSONResponse(await message(inbound, payload, started))
+        except NotStored as exc:
+            log.error("feishu event not stored; refused so Feishu sends it again",
+                      extra={"reason": str(exc), "event_type": str(event_type)[:80]})
+            return JSONResponse({"msg": "busy"}, status_code=503)
+        except Exception:  # noqa: BLE001 - stored (or refused) already; Feishu gets an answer
             log.exception("feishu event handling failed")
             return JSONResponse({})
+        log.info("feishu event ignored", extra={"event_type": str(event_type)[:80],
+                                                "schema": str(payload.get("schema"))[:10]})
+        return JSONResponse({})
 
     return router

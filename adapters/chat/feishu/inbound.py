@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from lark_oapi.api.im.v1 import P2ImMessageReceiveV1
+from lark_oapi.api.im.v1.model.p2_im_message_receive_v1 import P2ImMessageReceiveV1
 from lark_oapi.core.json import JSON
 from lark_oapi.event.callback.model.p2_card_action_trigger import (
     CallBackCard,
@@ -114,6 +114,7 @@ class FeishuInbound:
         self.inbox = inbox or InboxWorker(db)
         self.inbox.register(CHAT, self.process)
         self.bot_open_id: str | None = None
+        self.work_seconds = 0.05  # moving average of one event's work, on its worker
         self._misses: dict[str, float] = {}  # open_id → until when "nobody we know"
 
     # -- people ------------------------------------------------------------------------
@@ -163,7 +164,8 @@ class FeishuInbound:
 
     def on_message(self, data: P2ImMessageReceiveV1,
                    stored: threading.Event | None = None) -> None:
-        """``stored`` is set once the event is safe in the inbox (the endpoint may answer)."""
+        """The long connection's path (a thread of its own): store, then wait for the work.
+        ``stored`` is set once the event is safe in the inbox (the caller may answer)."""
         started = time.monotonic()
         raw = _raw(data)
         why = message_problem(raw)
@@ -172,26 +174,36 @@ class FeishuInbound:
             if stored is not None:
                 stored.set()
             return
-        message, sender = data.event.message, data.event.sender  # type: ignore[union-attr]
-        if sender.sender_type not in (None, "user"):
-            return  # other bots (and ourselves) are not people giving commands
-        if message.chat_type == "group" and not self._mentions_bot(message):
+        delivery = self.message_key(data)
+        if delivery is None:
             return
-        delivery = message.message_id or (data.header.event_id if data.header else None)
-        if not delivery:
-            return
-        event_id = self.inbox.accept(f"feishu:msg:{delivery}", CHAT, "message", raw)
+        event_id = self.inbox.accept(delivery, CHAT, "message", raw)
         if stored is not None:
             stored.set()
         if event_id is not None:  # None: re-delivered, the first one is answered
             self.inbox.call(event_id, _left(started))  # usually done before the answer goes
 
+    def message_key(self, data: P2ImMessageReceiveV1) -> str | None:
+        """The inbox key of a message meant for us; None for one we ignore."""
+        message, sender = data.event.message, data.event.sender  # type: ignore[union-attr]
+        if sender.sender_type not in (None, "user"):
+            return None  # other bots (and ourselves) are not people giving commands
+        if message.chat_type == "group" and not self._mentions_bot(message):
+            return None
+        delivery = message.message_id or (data.header.event_id if data.header else None)
+        return f"feishu:msg:{delivery}" if delivery else None
+
     def process(self, event: InboxEvent, inline: Callable[[], bool]) -> dict:
-        """Inbox handler: the work of one stored message or click."""
-        if event.kind == "card":
-            return self._work_card(P2CardActionTrigger(event.payload), event.key, inline)
-        self._work_message(P2ImMessageReceiveV1(event.payload))
-        return {}
+        """Inbox handler: the work of one stored message or click (timed: ``work_seconds``
+        tells the endpoint whether a new click's result can come inside the budget)."""
+        started = time.monotonic()
+        try:
+            if event.kind == "card":
+                return self._work_card(P2CardActionTrigger(event.payload), event.key, inline)
+            self._work_message(P2ImMessageReceiveV1(event.payload))
+            return {}
+        finally:
+            self.work_seconds += 0.2 * (time.monotonic() - started - self.work_seconds)
 
     def _work_message(self, data: P2ImMessageReceiveV1) -> None:
         message, sender = data.event.message, data.event.sender  # type: ignore[union-attr]
@@ -270,6 +282,7 @@ class FeishuInbound:
 
     def on_card_action(self, data: P2CardActionTrigger,
                        stored: threading.Event | None = None) -> P2CardActionTriggerResponse:
+        """The long connection's path (a thread of its own); HTTP has ``endpoint.click``."""
         started = time.monotonic()
         raw = _raw(data)
         why = card_problem(raw)
@@ -278,20 +291,30 @@ class FeishuInbound:
             if stored is not None:
                 stored.set()
             return self._toast("error", t("inbound.unreadable_click", self.lang))
-        event = data.event
-        action = event.action if event else None
-        packed = (action.value or {}).get(VALUE_KEY) if action else None
-        operator = event.operator if event else None
-        if not packed or operator is None:
+        key = self.click_key(data)
+        if key is None:
             return self._toast("error", t("feishu.not_a_button", self.lang))
-        delivery = (data.header.event_id if data.header else None) or event.token
-        key = f"feishu:card:{delivery}" if delivery else f"feishu:card:anon:{id(data)}"
         event_id = self.inbox.accept(key, CHAT, "card", raw)
         if stored is not None:
             stored.set()
-        result = self._redelivered(key) if event_id is None else \
+        result = self.redelivered(key) if event_id is None else \
             self.inbox.call(event_id, _left(started))
-        if result is None:  # still working: the result comes as a card update or a message
+        return self.click_answer(result)
+
+    def click_key(self, data: P2CardActionTrigger) -> str | None:
+        """The inbox key of a click on one of our buttons; None for anything else."""
+        event = data.event
+        action = event.action if event else None
+        packed = (action.value or {}).get(VALUE_KEY) if action else None
+        if not packed or event is None or event.operator is None:
+            return None
+        delivery = (data.header.event_id if data.header else None) or event.token
+        return f"feishu:card:{delivery}" if delivery else f"feishu:card:anon:{id(data)}"
+
+    def click_answer(self, result: dict | None) -> P2CardActionTriggerResponse:
+        """Feishu's answer to a click: the result's toast and the card as it is now, or
+        "working on it" (``None``: the result comes as a card update or a message)."""
+        if result is None:
             return self._toast("info", t("inbox.working", self.lang))
         response = self._toast(result.get("kind", "info"), str(result.get("text", "")))
         card = self._current_card(str(result.get("chat", "")), result.get("message"))
@@ -324,7 +347,7 @@ class FeishuInbound:
             self.kick()
         return result
 
-    def _redelivered(self, key: str) -> dict | None:
+    def redelivered(self, key: str) -> dict | None:
         """A click Feishu delivered again: what the first one answered (None: still working)."""
         first = self.inbox.find(key)
         if first is None or first.status != "done":

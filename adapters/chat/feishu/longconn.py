@@ -13,8 +13,9 @@ import asyncio
 import contextlib
 import logging
 import threading
+from typing import Any
 
-import lark_oapi as lark
+from lark_oapi.core.enum import LogLevel
 from lark_oapi.event.dispatcher_handler import EventDispatcherHandler
 
 from adapters.chat.feishu.inbound import FeishuInbound
@@ -35,22 +36,22 @@ class LongConnection:
     def __init__(self, settings: FeishuSettings, inbound: FeishuInbound) -> None:
         self.settings = settings
         self.handler = build_event_handler(inbound)
-        self.client: lark.ws.Client | None = None
+        self.client: Any = None  # lark_oapi.ws.client.Client, built in its thread
         self.thread: threading.Thread | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
 
     def _run(self) -> None:
-        import lark_oapi.ws.client as ws_client
-
         self.loop = asyncio.new_event_loop()
         asyncio.set_event_loop(self.loop)
+        import lark_oapi.ws.client as ws_client  # imported here: it takes the current loop
+
         ws_client.loop = self.loop  # the SDK schedules everything on this module global
         try:
             # Built here: its constructor schedules a cache task on the current loop.
-            self.client = lark.ws.Client(
+            self.client = ws_client.Client(
                 self.settings.app_id, self.settings.app_secret.get_secret_value(),
                 event_handler=self.handler, domain=self.settings.base_url,
-                log_level=lark.LogLevel.WARNING)
+                log_level=LogLevel.WARNING)
             self.client.start()
         except RuntimeError as exc:  # the loop was stopped by ``stop()``
             log.info("feishu long connection stopped", extra={"reason": str(exc)[:200]})

@@ -13,6 +13,7 @@ import hmac
 import json
 import time
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 from lark_oapi.core.utils import AESCipher
@@ -29,6 +30,12 @@ class Rejected(Exception):
         super().__init__(reason)
         self.status = status
         self.reason = reason
+
+
+@lru_cache(maxsize=4)
+def _cipher(key: str) -> AESCipher:
+    """One cipher per encrypt key (its AES key is a hash of it), not one per request."""
+    return AESCipher(key)
 
 
 def _header(headers: Mapping[str, str], name: str) -> str:
@@ -68,7 +75,7 @@ def open_request(raw: bytes, headers: Mapping[str, str], settings: FeishuSetting
         if not key:
             raise Rejected(400, "encrypted payload but FEISHU_ENCRYPT_KEY is not set")
         try:
-            payload = json.loads(AESCipher(key).decrypt_str(str(encrypted)))
+            payload = json.loads(_cipher(key).decrypt_str(str(encrypted)))
         except Exception:  # noqa: BLE001 - any failure to decrypt is the sender's fault
             raise Rejected(400, "payload does not decrypt with our encrypt key") from None
         if not isinstance(payload, dict):
