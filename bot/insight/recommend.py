@@ -30,6 +30,7 @@ recommendation as it would have been at a past moment (the back-test).
 
 from __future__ import annotations
 
+import bisect
 import statistics
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -166,13 +167,15 @@ def _past_units(data: Batch, campaign: Campaign, skus: list[str],
     this campaign type when the SKU has some, else of every type."""
     per: dict[tuple[str, int], int] = {}
     same: set[tuple[str, int]] = set()
-    wanted = set(skus)
-    for row, other in data.on(campaign.platform):
-        if row.sku in wanted and other.id != campaign.id and other.event_end is not None \
-                and other.event_end <= before:
-            key = (row.sku, other.id or 0)
+    ended = data.ended(campaign.platform)
+    for sku in sorted(set(skus)):
+        ends, rows = ended.get(sku, ([], []))
+        for row in rows[:bisect.bisect_right(ends, before)]:
+            if row.campaign_id == campaign.id:
+                continue
+            key = (sku, row.campaign_id)
             per[key] = per.get(key, 0) + row.units
-            if campaign.type and other.type == campaign.type:
+            if campaign.type and row.type == campaign.type:
                 same.add(key)
     out: dict[str, list[int]] = {}
     typed = {sku for sku, _ in same}
@@ -223,15 +226,14 @@ def slot_factor(data: Batch, campaign: Campaign, before: datetime) -> Factor:
     slot = str(req.get("slot") or req.get("资源位") or "").strip()
     params: dict = {"platform": campaign.platform, "slot": slot or "—",
                     "type": campaign.type or "—"}
-    pairs = [(r, c) for r, c in data.in_platform(campaign.platform)
-             if (c.event_end or r.imported_at) < before and c.id != campaign.id
-             and c.event_end is not None]
+    rows = [r for r in data.before(campaign.platform, before)
+            if r.campaign_id != campaign.id and r.end is not None]
     if slot:
-        chosen, basis = [(r, c) for r, c in pairs if r.slot == slot], "slot"
+        chosen, basis = [r for r in rows if r.slot == slot], "slot"
     else:
         chosen, basis = [], "slot"
     if not chosen and campaign.type:
-        chosen, basis = [(r, c) for r, c in pairs if c.type == campaign.type], "type"
+        chosen, basis = [r for r in rows if r.type == campaign.type], "type"
     totals = data.total(chosen)
     params["basis"] = basis
     if not chosen or totals.roi is None:

@@ -14,7 +14,9 @@ same instant.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -40,6 +42,34 @@ def chunks(values: Iterable[Any]) -> Iterable[list[Any]]:
     items = sorted(set(values))
     for start in range(0, len(items), CHUNK):
         yield items[start:start + CHUNK]
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """A result row's fields the factors filter on, read once (ORM attributes are slow)."""
+
+    row: CampaignResult
+    id: int
+    platform: str
+    sku: str
+    slot: str | None
+    units: int
+    campaign_id: int
+    type: str
+    end: datetime | None
+    moment: datetime
+
+    @classmethod
+    def of(cls, r: CampaignResult, c: Campaign) -> Row:
+        return cls(r, r.id or 0, r.platform, r.sku, r.slot, r.units, c.id or 0, c.type,
+                   c.event_end, c.event_end or r.imported_at)
+
+
+def _group(rows: Iterable[Row], key: Callable[[Row], Any]) -> dict[Any, list[Row]]:
+    out: dict[Any, list[Row]] = {}
+    for r in rows:
+        out.setdefault(key(r), []).append(r)
+    return out
 
 
 class Batch:
@@ -94,12 +124,35 @@ class Batch:
         return self.memo(("on", platform), lambda: [
             (r, c) for r, c in self.results() if r.platform == platform])
 
-    def in_platform(self, platform: str) -> list[Pair]:
-        """``roi.rows_in(platforms=[platform])``: every row for "" or "*"."""
-        return self.results() if not platform or platform == "*" else self.on(platform)
+    def rows(self) -> list[Row]:
+        return self._once("rows", lambda: [Row.of(r, c) for r, c in self.results()])
 
-    def of_campaigns(self, ids: set[int]) -> list[Pair]:
-        return [(r, c) for r, c in self.results() if r.campaign_id in ids]
+    def of_campaigns(self, ids: set[int]) -> list[Row]:
+        """``roi.rows_in(campaign_ids=…)``: every row of those campaigns."""
+        def load() -> list[Row]:
+            index: dict[int, list[Row]] = self._once("by_campaign", lambda: _group(
+                self.rows(), lambda r: r.campaign_id))
+            return sorted((r for i in ids for r in index.get(i, [])), key=lambda r: r.id)
+        return self.memo(("of_campaigns", tuple(sorted(ids))), load)
+
+    def ended(self, platform: str) -> dict[str, tuple[list[datetime], list[Row]]]:
+        """Per SKU, the platform's rows of campaigns with an end, by that end (to bisect)."""
+        def load() -> dict[str, tuple[list[datetime], list[Row]]]:
+            rows = [r for r in self.rows() if r.platform == platform and r.end is not None]
+            grouped = _group(sorted(rows, key=lambda r: r.end), lambda r: r.sku)  # type: ignore[arg-type,return-value]
+            return {sku: ([r.end for r in v], v) for sku, v in grouped.items()}  # type: ignore[misc]
+        return self.memo(("ended", platform), load)
+
+    def before(self, platform: str, before: datetime) -> list[Row]:
+        """``roi.rows_in(end=before, platforms=[platform])``: the rows whose campaign ended
+        (or, without an end, that were imported) before."""
+        def load() -> tuple[list[datetime], list[Row]]:
+            every = self.rows() if not platform or platform == "*" else [
+                r for r in self.rows() if r.platform == platform]
+            rows = sorted(every, key=lambda r: r.moment)
+            return [r.moment for r in rows], rows
+        moments, rows = self.memo(("by_moment", platform), load)
+        return rows[:bisect.bisect_left(moments, before)]
 
     def with_results(self, platform: str) -> list[Campaign]:
         """Campaigns on ``platform`` that have results."""
@@ -119,16 +172,19 @@ class Batch:
         return self.memo(("sold", platform), lambda: sorted(
             {r.sku for r, _ in self.on(platform) if r.sku != ""}))
 
-    def total(self, pairs: list[Pair]) -> roi.Totals:
-        """``roi.total`` with one ``Margins`` for the batch (its products looked up at once)."""
-        margins = self._once("margins", self._margins)
-        whole = roi.Totals(("*",))
-        for row, _ in pairs:
-            key = ("margin", row.id)
-            if key not in self._memo:
-                self._memo[key] = margins.of(row)
-            whole.add(row, self._memo[key])
-        return whole
+    def total(self, rows: list[Row]) -> roi.Totals:
+        """``roi.total`` with one ``Margins`` for the batch (its products looked up at once);
+        the same rows give the same totals (read, never changed)."""
+        def compute() -> roi.Totals:
+            margins = self._once("margins", self._margins)
+            whole = roi.Totals(("*",))
+            for r in rows:
+                key = ("margin", r.id)
+                if key not in self._memo:
+                    self._memo[key] = margins.of(r.row)
+                whole.add(r.row, self._memo[key])
+            return whole
+        return self.memo(("total", tuple(sorted(r.id for r in rows))), compute)
 
     def _margins(self) -> roi.Margins:
         margins = roi.Margins(self.session)
