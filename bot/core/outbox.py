@@ -23,7 +23,7 @@ import random
 from datetime import timedelta
 from functools import cache
 
-from sqlalchemy import Select, bindparam, or_, update
+from sqlalchemy import CompoundSelect, bindparam, null, or_, union_all, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, select
@@ -121,13 +121,13 @@ binding_filters: list = []
 
 def enqueue_task_card(session: Session, task: Task) -> None:
     """Show the task's current card everywhere it belongs (bound channels + where it is)."""
-    bound = session.execute(_task_bindings(), {
-        "campaign_id": task.campaign_id, "team_id": task.team_id}).all()
-    targets = {(b.chat, b.channel_id) for b in bound
-               if all(keep(session, task, b) for keep in binding_filters)}
     card_key = f"task:{task.id}"
-    shown = session.execute(_shown(), {"task_id": task.id, "card_key": card_key})
-    targets.update((chat, channel) for chat, channel in shown)  # indexed: task_id
+    found = session.execute(_task_targets(), {"campaign_id": task.campaign_id,
+                                              "team_id": task.team_id, "task_id": task.id,
+                                              "card_key": card_key}).all()
+    # a bound channel (id set) may be narrowed by category/shop; where it shows, it stays
+    targets = {(row.chat, row.channel_id) for row in found
+               if row.id is None or all(keep(session, task, row) for keep in binding_filters)}
     payload = {"builder": "task", "params": {"task_id": task.id}}
     _add_many(session, [row_values(
         key=f"{card_key}:v{task.version}:{chat}:{channel}", chat=chat, channel_id=channel,
@@ -136,26 +136,21 @@ def enqueue_task_card(session: Session, task: Task) -> None:
 
 
 @cache
-def _task_bindings() -> Select:
-    """The notice bindings a task's card goes to (as ``bindings_for`` for its campaign's
-    platform, in the same statement), compiled once."""
+def _task_targets() -> CompoundSelect:
+    """Where a task's card goes, in one statement compiled once: the notice bindings of its
+    campaign's platform and team (as ``bindings_for``), then the messages showing it now
+    (indexed: ``task_id``)."""
     from storage.models import Campaign
 
-    b = ChatBinding.__table__.c
+    b, m = ChatBinding.__table__.c, ChatMessage.__table__.c
     platform = select(Campaign.platform).where(
         Campaign.id == bindparam("campaign_id")).scalar_subquery()
-    return (select(b.id, b.chat, b.channel_id, b.platform, b.purpose, b.category, b.shop,
-                   b.team_id)
-            .where(b.purpose == "notices", or_(b.platform == platform, b.platform == "*"),
-                   or_(b.team_id == bindparam("team_id"), b.team_id.is_(None)))
-            .order_by(b.id))
-
-
-@cache
-def _shown() -> Select:
-    m = ChatMessage.__table__.c
-    return select(m.chat, m.channel_id).where(m.task_id == bindparam("task_id"),
-                                              m.card_key == bindparam("card_key"))
+    bound = select(b.id, b.chat, b.channel_id, b.category, b.shop).where(
+        b.purpose == "notices", or_(b.platform == platform, b.platform == "*"),
+        or_(b.team_id == bindparam("team_id"), b.team_id.is_(None)))
+    shown = select(null().label("id"), m.chat, m.channel_id, null(), null()).where(
+        m.task_id == bindparam("task_id"), m.card_key == bindparam("card_key"))
+    return union_all(bound, shown)
 
 
 class Dispatcher:
