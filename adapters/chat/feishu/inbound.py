@@ -317,7 +317,8 @@ class FeishuInbound:
         if result is None:
             return self._toast("info", t("inbox.working", self.lang))
         response = self._toast(result.get("kind", "info"), str(result.get("text", "")))
-        card = self._current_card(str(result.get("chat", "")), result.get("message"))
+        card = self._current_card(str(result.get("chat", "")), result.get("message"),
+                                  result.get("task_id"))
         if card is not None:
             response.card = CallBackCard({"type": "raw", "data": card})
         return response
@@ -361,12 +362,18 @@ class FeishuInbound:
                                                   state=Term(f"state.{task.state}")))
         return result
 
-    def _current_card(self, chat_id: str, message_id: str | None) -> dict | None:
-        """The clicked card as the database says now (locked after a decision)."""
+    def _current_card(self, chat_id: str, message_id: str | None,
+                      task_id: int | None = None) -> dict | None:
+        """The clicked card as the database says now (locked after a decision). A task's
+        card is found by its key (indexed); only other cards by message id (a scan)."""
         if not message_id:
             return None
         with self.db.session() as session:
             shown = session.exec(select(ChatMessage).where(
+                ChatMessage.chat == CHAT, ChatMessage.channel_id == chat_id,
+                ChatMessage.card_key == f"task:{task_id}",
+                ChatMessage.message_ref == message_id)).first() if task_id else None
+            shown = shown or session.exec(select(ChatMessage).where(
                 ChatMessage.chat == CHAT, ChatMessage.message_ref == message_id)).first()
             if shown is None or not shown.card_key:
                 return None
