@@ -187,3 +187,23 @@ def test_on_sqlite_the_log_waits_for_the_writer_lock_of_its_database(db):
     writer.join()
     with db.read() as s:
         assert s.exec(select(RecommendationLog.task_id)).all() == [ids[-1]]
+
+
+def test_when_the_batch_fails_each_task_is_still_logged_on_its_own(db, monkeypatch):
+    ids = build(db)
+    new = ids[-3:]
+
+    whole = recommend.recommend_many
+
+    def broken(session, tasks, *args, **kw):
+        if len(tasks) > 1:
+            raise RuntimeError("a task's data the batch cannot read")
+        return whole(session, tasks, *args, **kw)
+
+    monkeypatch.setattr(recommend, "recommend_many", broken)
+    decision_log._write(db.engine, [(t, "claim") for t in new])
+    with db.session() as s:
+        rows = {r.task_id: r for r in s.exec(select(RecommendationLog))}
+        shown = {t: recommend.recommend(s, s.get(Task, t)) for t in new}
+    assert sorted(rows) == new
+    assert all(rows[t].score == shown[t].score for t in new)
