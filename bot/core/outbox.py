@@ -165,28 +165,23 @@ class Dispatcher:
         self._stands_for: dict[int, list[int]] = {}  # this batch: row sent → older versions
 
     def claim_due(self, limit: int = 50) -> list[OutboxMessage]:
+        """Lease up to ``limit`` due rows in one statement; rows another dispatcher holds
+        are skipped (PostgreSQL: ``FOR UPDATE SKIP LOCKED``; SQLite: its one writer)."""
         now = utcnow()
         with self.db.session() as session:
-            due = list(session.exec(
-                select(OutboxMessage)
-                .where(OutboxMessage.status.in_(("pending", "sending")),
-                       OutboxMessage.next_attempt_at <= now)
-                .order_by(OutboxMessage.id).limit(limit)
-            ))
-            claimed = []
-            for row in due:
-                taken = session.execute(
-                    update(OutboxMessage)
-                    .where(OutboxMessage.id == row.id, OutboxMessage.status == row.status,
-                           OutboxMessage.attempts == row.attempts)
-                    .values(status="sending", attempts=row.attempts + 1,
-                            next_attempt_at=now + lease(), lease_owner=self.owner)
-                    .execution_options(synchronize_session=False)
-                )
-                if taken.rowcount == 1:
-                    row.attempts += 1
-                    claimed.append(row)
-            return claimed
+            due = (select(OutboxMessage.id)
+                   .where(OutboxMessage.status.in_(("pending", "sending")),
+                          OutboxMessage.next_attempt_at <= now)
+                   .order_by(OutboxMessage.id).limit(limit)
+                   .with_for_update(skip_locked=True))
+            claimed = session.execute(
+                update(OutboxMessage).where(OutboxMessage.id.in_(due.scalar_subquery()))
+                .values(status="sending", attempts=OutboxMessage.attempts + 1,
+                        next_attempt_at=now + lease(), lease_owner=self.owner)
+                .returning(OutboxMessage)
+                .execution_options(synchronize_session=False, populate_existing=True)
+            ).scalars().all()
+            return sorted(claimed, key=lambda row: row.id or 0)
 
     async def run_due(self, limit: int = 50) -> int:
         """Send a batch: prepared in one transaction, channels sent to at once (each one's
