@@ -104,16 +104,18 @@ class OpenApi:
     async def call(self, method: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
         """One API call with the retry policy above; returns the JSON body."""
         group = group_of(path, body)
-        wait = self.groups.acquire(group, body) if group else 0.0
-        if wait > 0:
-            raise ChatDeliveryError(f"group {group} at its limit: queued for later",
-                                    retry_after=wait)
         refreshed = False
         attempt = 0
         async with httpx.AsyncClient(timeout=TIMEOUT) as http:
             while True:
                 attempt += 1
                 token = await self.token(http)
+                # the slot is taken just before the request (not before a token fetch), so
+                # the time it is counted from is close to the one DingTalk counts
+                wait = self.groups.acquire(group, body) if group else 0.0
+                if wait > 0:
+                    raise ChatDeliveryError(f"group {group} at its limit: queued for later",
+                                            retry_after=wait)
                 try:
                     response = await http.request(
                         method, f"{self.base}{path}", json=body,

@@ -46,7 +46,9 @@ class ChannelLimiter:
                 if now < bucket.paused_until:
                     delay = bucket.paused_until - now
                 else:
-                    bucket.tokens = min(self.burst, bucket.tokens + (now - bucket.updated)
+                    # refilled from the end of a pause at the latest: one post, then the rate
+                    since = max(bucket.updated, bucket.paused_until - 1 / self.rate)
+                    bucket.tokens = min(self.burst, bucket.tokens + max(now - since, 0.0)
                                         * self.rate)
                     bucket.updated = now
                     if bucket.tokens >= 1:
@@ -62,5 +64,4 @@ class ChannelLimiter:
         earn the next 429."""
         bucket = self._bucket(channel)
         bucket.paused_until = max(bucket.paused_until, time.monotonic() + max(seconds, 0))
-        bucket.tokens = min(bucket.tokens, 0.0)
-        bucket.updated = max(bucket.updated, bucket.paused_until - 1 / self.rate)
+        bucket.tokens, bucket.updated = 0.0, time.monotonic()
