@@ -61,7 +61,7 @@ class FakeSlack:
         self.socket: FakeSocketMode | None = None
         self.post_limit: Limit | None = None  # per channel: chat.postMessage
         self.update_limit: Limit | None = None  # per workspace: chat.update (Tier 3)
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.server = _Server(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"
@@ -258,6 +258,10 @@ class FakeSlack:
             do_GET = do_POST  # noqa: N815
 
         return Handler
+
+
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 128  # 50 channels posting at once: the default backlog of 5 refused some
 
 
 class FakeSocketMode:
