@@ -38,6 +38,7 @@ from storage.types import utcnow
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 10
+DRAIN_BATCH = 200  # rows a pass after actions takes: the batch's reads are shared
 
 
 def _add(session: Session, row: OutboxMessage) -> bool:
@@ -163,6 +164,25 @@ class Dispatcher:
         self.on_delivered: list = []  # callbacks(chat, channel_id) — e.g. console live updates
         self.owner = owner_id("outbox")
         self._stands_for: dict[int, list[int]] = {}  # this batch: row sent → older versions
+        self._again = False  # woken while a drain runs: one more pass after it
+        self._drain_task: asyncio.Task | None = None
+
+    def wake(self) -> None:
+        """Deliver what was just decided (call on the event loop). However many actions
+        wake it at once, one drain runs: each pass takes everything due since the last
+        one (a burst of clicks becomes a few large batches, not a pass a click)."""
+        self._again = True
+        if self._drain_task is None or self._drain_task.done():
+            self._drain_task = asyncio.get_running_loop().create_task(self._drain())
+
+    async def _drain(self) -> None:
+        while self._again:
+            self._again = False
+            try:
+                if await self.run_due(DRAIN_BATCH) >= DRAIN_BATCH:
+                    self._again = True  # more may be due already
+            except Exception:  # noqa: BLE001 - the periodic pass retries; say why here
+                log.exception("outbox drain failed")
 
     def claim_due(self, limit: int = 50) -> list[OutboxMessage]:
         """Lease up to ``limit`` due rows in one statement; rows another dispatcher holds

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from functools import cache
+
+from sqlalchemy import Select, bindparam
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, select
 
-from bot.core.actors import ROLES
+from bot.core.actors import ROLES, Actor
 from bot.core.errors import Invalid
 from bot.core.i18n import LANGS, t
 from bot.core.i18n import roles as role_names
+from storage.db import Database
 from storage.models import ChatIdentity, Team, User
 
 
@@ -21,6 +26,24 @@ def by_chat(session: Session, chat: str, external_id: str) -> User | None:
 
 def by_name(session: Session, name: str) -> User | None:
     return session.exec(select(User).where(User.name == name)).first()
+
+
+def acting_actor(db: Database, name: str) -> Actor | None:
+    """The active person named ``name`` as an ``Actor``, in one read (a row, no model
+    object: every API action starts here)."""
+    with db.read() as session:
+        row = session.execute(_actor_row(), {"name": name}).first()
+    if row is None or not row.active:
+        return None
+    return Actor(name=row.name, display_name=row.display_name, roles=frozenset(row.roles or ()),
+                 user_id=row.id, lang=row.lang)
+
+
+@cache
+def _actor_row() -> Select:
+    u = User.__table__.c
+    return sa_select(u.id, u.name, u.display_name, u.roles, u.lang, u.active).where(
+        u.name == bindparam("name"))
 
 
 def members_with_role(session: Session, role: str, team_id: int | None = None) -> list[User]:

@@ -64,7 +64,7 @@ def create_app(settings: Settings | None = None,
         send the same row; the periodic pass runs on the leader only)."""
         loop = state.get("loop")
         if loop is not None and not loop.is_closed():
-            asyncio.run_coroutine_threadsafe(container.dispatcher.run_due(), loop)
+            loop.call_soon_threadsafe(container.dispatcher.wake)
 
     container.extras["kick"] = kick
     wiring.kick_outbox_after_actions(container, kick)
