@@ -67,6 +67,7 @@ def install(container: Any, api: Any, settings: SlackSettings | None = None) -> 
         return await handler.handle(request)
 
     api.add_api_route(EVENTS_PATH, slack_events, methods=["POST"], include_in_schema=False)
+    container.extras.setdefault("on_stop", []).append(adapter.aclose)
     if settings.socket_mode:
         _socket_mode(container, bolt, settings)
     log.info("slack installed", extra={"path": EVENTS_PATH, "socket_mode": settings.socket_mode})

@@ -90,6 +90,25 @@ class SlackChatAdapter:
         self.client = client or build_client(settings)
         self.limiter = ChannelLimiter(settings.posts_per_second, settings.burst)
         self._names: dict[str, str] = {}
+        self._session_loop: asyncio.AbstractEventLoop | None = None
+
+    def _keep_alive(self) -> None:
+        """One aiohttp session per event loop, its connections kept: without one the SDK
+        opens (and closes) a session and a TCP connection for every call — a third of a
+        click's CPU under load (py-spy). Per loop, as a session belongs to the loop that
+        made it (the CLI and tests run their own loops)."""
+        loop = asyncio.get_running_loop()
+        if self._session_loop is not loop:
+            self.client.session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=self.settings.timeout_seconds))
+            self._session_loop = loop
+
+    async def aclose(self) -> None:
+        """Close the kept connections (the app's shutdown)."""
+        session, self.client.session = self.client.session, None
+        if session is not None and self._session_loop is asyncio.get_running_loop():
+            await session.close()
+        self._session_loop = None
 
     # -- ChatAdapter -------------------------------------------------------------------
 
@@ -230,6 +249,7 @@ class SlackChatAdapter:
         channel = limit_key
         if channel:
             await self.limiter.acquire(channel)
+        self._keep_alive()
         try:
             return await getattr(self.client, method)(**kwargs)
         except SlackApiError as exc:
