@@ -18,6 +18,7 @@ from bot.core.actions import ActionRequest, ActionResult, perform
 from bot.core.actors import Actor
 from bot.core.errors import DomainError
 from bot.core.i18n import looks_chinese, normalise, t
+from bot.core.settings import get_settings
 from bot.core.users import by_chat
 from cards.callback import BadCallback, CallbackData
 from cards.model import Card
@@ -173,8 +174,11 @@ class Router:
 
     @staticmethod
     def _unknown_user(inbound: Inbound, lang_hint: str | None) -> Reply:
-        return Reply(text=t("err.unknown_user", normalise(lang_hint), ref=inbound.user_ref,
-                            chat=inbound.chat), ok=False)
+        """Someone without a PromoPilot user: the team's language unless the chat knows
+        theirs; ``extra["unknown_user"]`` lets the adapter explain what an admin types."""
+        lang = normalise(lang_hint or get_settings().language)
+        return Reply(text=t("err.unknown_user", lang, ref=inbound.user_ref, chat=inbound.chat),
+                     ok=False, extra={"unknown_user": True})
 
     def _done(self, ctx: Context, result: ActionResult) -> Reply:
         answer = self.click_replies.get(result.action)

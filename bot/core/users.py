@@ -19,9 +19,8 @@ from storage.models import ChatIdentity, Team, User
 def by_chat(session: Session, chat: str, external_id: str) -> User | None:
     if chat == "web":
         return session.exec(select(User).where(User.name == external_id)).first()
-    ident = session.exec(select(ChatIdentity).where(
+    return session.exec(select(User).join(ChatIdentity, ChatIdentity.user_id == User.id).where(
         ChatIdentity.chat == chat, ChatIdentity.external_id == external_id)).first()
-    return session.get(User, ident.user_id) if ident else None
 
 
 def by_name(session: Session, name: str) -> User | None:

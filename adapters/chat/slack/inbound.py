@@ -140,14 +140,14 @@ class SlackInbound:
 
     def _lang_hint(self, user_id: str) -> str | None:
         """People we don't know yet hear the team's default language."""
-        with self.db.session() as session:
+        with self.db.read() as session:
             known = by_chat(session, CHAT, user_id)
         return None if known else get_settings().language
 
     def click(self, inbound: Inbound, value: str, comment: str | None) -> Reply:
-        inbound.lang_hint = self._lang_hint(inbound.user_ref)
+        # the router finds the person once and marks a stranger (extra["unknown_user"])
         reply = router.handle_click(self.db, inbound, value, comment)
-        reply.extra["unknown_user"] = inbound.lang_hint is not None
+        reply.extra.setdefault("unknown_user", False)
         return reply
 
     def text(self, inbound: Inbound, text: str) -> Reply:
@@ -167,7 +167,7 @@ class SlackInbound:
                        name=suggested or t("slack.name_placeholder", lang), roles=roles(ROLES))
 
     def user_lang(self, user_id: str) -> str:
-        with self.db.session() as session:
+        with self.db.read() as session:
             user = by_chat(session, CHAT, user_id)
         return normalise(user.lang if user else get_settings().language)
 
