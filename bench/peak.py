@@ -137,6 +137,15 @@ def chat(run: Run, name: str, lines_of, path: str, app_url: str, bare_url: str,
             "≥ 500/s, keeps pace with acks", rate >= 500 and processed >= acked)
 
 
+def app_pids(app: subprocess.Popen) -> list[int]:
+    """The PromoPilot process, or its worker processes (``--workers``: uvicorn's children)."""
+    children = Path(f"/proc/{app.pid}/task/{app.pid}/children")
+    found = [int(p) for p in children.read_text().split()] if children.exists() else []
+    workers = [p for p in found if b"resource_tracker" not in Path(f"/proc/{p}/cmdline")
+               .read_bytes()]
+    return workers or [app.pid]
+
+
 def rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -148,7 +157,7 @@ def soak(run: Run, app: subprocess.Popen, app_url: str, tasks: int) -> None:
     """Memory over ``--soak`` seconds of claims (after the first pass they are refusals:
     the whole path still runs), sampled every 5 s."""
     lines = setup.rest_lines(run.tasks[:20000])
-    samples = [rss_mb(app.pid)]
+    samples = [max(rss_mb(pid) for pid in app_pids(app))]
     env_lines = lines
     started = time.time()
     while time.time() - started < run.args.soak:
@@ -156,7 +165,7 @@ def soak(run: Run, app: subprocess.Popen, app_url: str, tasks: int) -> None:
         if chunk < 5:
             break
         setup.wrk(f"{app_url}/api/tasks/1/actions", env_lines, 20, chunk, run.tmp)
-        samples.append(rss_mb(app.pid))
+        samples.append(max(rss_mb(pid) for pid in app_pids(app)))
     growth = samples[-1] - samples[1] if len(samples) > 2 else 0.0
     row(f"memory over a {run.args.soak:.0f} s soak under load", "—",
         f"RSS {samples[0]:.0f} → {max(samples):.0f} MB peak, {samples[-1]:.0f} MB at the end "
@@ -195,7 +204,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--clients", type=lambda s: [int(x) for x in s.split(",")],
                         default=[50, 200])
-    parser.add_argument("--only", default="rest,slack,feishu,memory,scale")
+    parser.add_argument("--only", default="rest,slack,feishu,memory,fanout,scale")
     parser.add_argument("--tasks", type=int, default=0, help="tasks to prepare (0: enough)")
     parser.add_argument("--rest-guess", type=float, default=2500, help="requests/s to "
                         "prepare distinct tasks for")
@@ -213,6 +222,11 @@ def main() -> None:
     parser.add_argument("--app-env", action="append", default=[], help="KEY=VALUE for the "
                         "PromoPilot process (e.g. PROMOPILOT_REQUEST_THREADS=8)")
     parser.add_argument("--sqlite", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument("--workers", type=int, default=2, help="processes of PromoPilot on "
+                        "PostgreSQL (promopilot run --workers) and of the bare floor; SQLite "
+                        "stays at one (it has one writer)")
+    parser.add_argument("--fanout-messages", type=int, default=20, help="reminders per "
+                        "channel for the fan-out rows (only=fanout)")
     args = parser.parse_args()
     only = set(args.only.split(","))
     run = Run(args)
@@ -223,6 +237,8 @@ def main() -> None:
           f"{platform.python_implementation()} {platform.python_version()}; "
           f"wrk: {subprocess.run(['wrk', '-v'], capture_output=True, text=True).stdout.split()[1]}",
           flush=True)
+    print(f"PromoPilot on PostgreSQL and the bare floor: {args.workers} worker process(es); "
+          "SQLite: 1", flush=True)
 
     from tests.fakes.feishu import FakeFeishu
     from tests.fakes.slack import FakeSlack
@@ -231,7 +247,7 @@ def main() -> None:
     fakes = {"slack": slack.api_url, "feishu": feishu.url}
     bare_port = setup.free_port()
     bare = setup.start_bare(run.tmp, setup.server_env("sqlite://", bare_port, fakes), bare_port,
-                            run.tmp / "bare.log")
+                            run.tmp / "bare.log", workers=args.workers)
     pg_url, pg_name = setup.fresh_pg()
     procs = [bare]
     try:
@@ -252,19 +268,22 @@ def main() -> None:
                   f"{time.perf_counter() - t0:.0f} s", flush=True)
             port = setup.free_port()
             extra = dict(pair.split("=", 1) for pair in args.app_env)
+            workers = args.workers if database == "postgresql" else 1
+            extra.setdefault("PROMOPILOT_WORKERS", str(workers))
             app = setup.start_app(setup.server_env(url, port, fakes, extra),
                                   run.tmp / f"app-{database}.log")
             procs.append(app)
             if args.profile:
                 Path(args.profile).mkdir(parents=True, exist_ok=True)
-                setup.PROFILE.update(dir=Path(args.profile), pid=app.pid,
-                                     flags=args.profile_flags.split())
+                setup.PROFILE.update(dir=Path(args.profile), pid=app.pid, flags=[
+                    *args.profile_flags.split(), *(["--subprocesses"] if workers > 1 else [])])
             app_url = f"http://127.0.0.1:{port}"
             setup.wait_up(f"{app_url}/healthz")
             if database == "postgresql" and "memory" in only:
                 time.sleep(10)  # started, jobs scheduled, nothing asked of it yet
-                idle = rss_mb(app.pid)
-                row(f"idle RSS, one process, {len(run.tasks):,} tasks", "—", f"{idle:.0f} MB",
+                idle = max(rss_mb(pid) for pid in app_pids(app))
+                row(f"idle RSS, one process, {len(run.tasks):,} tasks", "—", f"{idle:.0f} MB"
+                    + (f" (the largest of {workers} workers)" if workers > 1 else ""),
                     "< 200 MB", idle < 200)
             if "rest" in only:
                 rest(run, app_url, bare_url, database, url)
@@ -286,6 +305,13 @@ def main() -> None:
         slack.stop()
         feishu.stop()
         setup.drop_pg(pg_name)
+    if "fanout" in only:
+        from bench import fanout
+
+        ROWS.extend(fanout.run(fanout.parser().parse_args(
+            ["--messages", str(args.fanout_messages)])))
+        for r in ROWS[-3:]:
+            print(f"  {r[0]}: {r[2]} {r[4]}", flush=True)
     if "scale" in only:
         scale(args)
     print()

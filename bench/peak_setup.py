@@ -192,10 +192,11 @@ def start_app(env: dict, log: Path) -> subprocess.Popen:
                             cwd=ROOT, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT)
 
 
-def start_bare(tmp: Path, env: dict, port: int, log: Path) -> subprocess.Popen:
+def start_bare(tmp: Path, env: dict, port: int, log: Path, workers: int = 1) -> subprocess.Popen:
     (tmp / "bare_app.py").write_text(BARE_APP)
     return subprocess.Popen([sys.executable, "-m", "uvicorn", "bare_app:app", "--port",
-                             str(port), "--log-level", "warning", "--no-access-log"],
+                             str(port), "--log-level", "warning", "--no-access-log",
+                             "--workers", str(workers)],
                             cwd=tmp, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT)
 
 
