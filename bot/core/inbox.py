@@ -30,7 +30,8 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import delete, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, select
 
 from bot.core import idempotency
@@ -94,22 +95,17 @@ class InboxWorker:
         """Store a verified delivery, leased to this process; ``None`` for a redelivery.
         Call it before acknowledging the platform: once it returns, the event is safe."""
         now = utcnow()
-        try:
-            with self.db.session() as session:
-                row = InboxEvent(key=key[:256], source=source, kind=kind, payload=payload,
-                                 status="working", lease_owner=self.owner, attempts=1,
-                                 next_attempt_at=now + lease(), created_at=now)
-                session.add(row)
-                session.flush()
-                if also is not None:
-                    also(session)
-                event_id = row.id or 0
-        except IntegrityError:
-            if self.find(key) is not None:
-                log.info("inbound redelivery ignored", extra={"key": key[:120],
-                                                              "source": source})
-                return None
-            raise
+        with self.db.session() as session:
+            event_id = session.execute(_accept_insert(self.db.dialect), {
+                "key": key[:256], "source": source, "kind": kind, "payload": payload,
+                "status": "working", "lease_owner": self.owner, "attempts": 1,
+                "next_attempt_at": now + lease(), "result": {}, "last_error": None,
+                "created_at": now, "done_at": None}).scalar()
+            if event_id is not None and also is not None:
+                also(session)
+        if event_id is None:  # the key is there: the platform sent it again
+            log.info("inbound redelivery ignored", extra={"key": key[:120], "source": source})
+            return None
         with self._lock:
             self._held.add(event_id)
         self.heartbeat.start()
@@ -199,7 +195,7 @@ class InboxWorker:
         with self._lock:
             self._running.add(event_id)
         try:
-            with self.db.session() as session:
+            with self.db.read() as session:  # no write lock to look
                 event = session.get(InboxEvent, event_id)
             if event is None or event.status != "working" or event.lease_owner != self.owner:
                 return None  # finished or taken over meanwhile
@@ -341,6 +337,21 @@ class InboxWorker:
             log.warning("could not hand back queued inbound events",
                         extra={"count": len(waiting), "error": repr(exc)[:200]})
         self.heartbeat.stop()
+
+
+_ACCEPTS: dict[str, Any] = {}  # dialect → compiled-once insert
+
+
+def _accept_insert(dialect: str) -> Any:
+    """``INSERT … ON CONFLICT (key) DO NOTHING RETURNING id``: a redelivery is no row back,
+    not an exception (on PostgreSQL it waits for a racing first delivery to commit)."""
+    statement = _ACCEPTS.get(dialect)
+    if statement is None:
+        table = InboxEvent.__table__
+        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        statement = _ACCEPTS[dialect] = insert(table).on_conflict_do_nothing(
+            index_elements=["key"]).returning(table.c.id)
+    return statement
 
 
 def prune(db: Database) -> int:
