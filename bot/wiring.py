@@ -75,11 +75,12 @@ def build(settings: Settings, db: Database | None = None) -> Container:
     from bot.core.leases import get_lease_settings
 
     # One connection for every thread that may hold one at once (request threads, inbox
-    # workers) and a few for the jobs; the loop's executor (as many threads as requests:
-    # chat events stored before their ack, the outbox) shares the overflow.
+    # workers) and a few for the jobs; the loop's executor (chat events stored before their
+    # ack, the outbox) shares the overflow. At most 16 + 16 + 4 + 8 = 44 a process: two
+    # workers stay under PostgreSQL's default max_connections of 100 (docs/deploy.md).
     pool = settings.request_threads + get_lease_settings().inbox_workers + 4
     container = Container(settings=settings, db=db or Database.shared(
-        settings.database_url, pool_size=pool, max_overflow=settings.request_threads))
+        settings.database_url, pool_size=pool, max_overflow=8))
     lifecycle.on_transition(outbox.task_card_listener)
     if settings.sandbox_enabled:  # on in the demo (PROMOPILOT_DEMO), elsewhere when asked for
         for platform in PLATFORMS:
