@@ -17,9 +17,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cache
 from typing import TYPE_CHECKING
 
-from sqlalchemy import event, update
+from sqlalchemy import Update, bindparam, event, update
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, select
 
@@ -184,13 +185,12 @@ def settle(db: Database, done: Settled, stands_for: dict[int, list[int]]) -> Non
         return
     now = utcnow()
     with db.session() as session:
-        for message_id, ref, card in done.cards:
-            session.execute(
-                update(ChatMessage).where(ChatMessage.id == message_id)
-                .values(message_ref=ref, card=card.model_dump(mode="json"),
-                        revision=ChatMessage.revision + 1, updated_at=now,
-                        post_key="", post_started_at=None)
-                .execution_options(synchronize_session=False))
+        if done.cards:  # one statement, compiled once, the batch's rows as its parameters
+            shown: dict[int, dict] = {}
+            for message_id, ref, card in done.cards:  # a message's last version wins
+                shown[message_id] = {"b_id": message_id, "b_ref": ref,
+                                     "b_card": card.model_dump(mode="json"), "b_now": now}
+            session.execute(_store_shown(), list(shown.values()))
         plain = [i for i in done.sent if i not in done.notes]
         if plain:
             session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(plain))
@@ -206,6 +206,15 @@ def settle(db: Database, done: Settled, stands_for: dict[int, list[int]]) -> Non
                             .values(status="sent", sent_at=now, lease_owner="",
                                     last_error="superseded by a newer version in the same batch")
                             .execution_options(synchronize_session=False))
+
+
+@cache
+def _store_shown() -> Update:
+    m = ChatMessage.__table__.c
+    return (update(ChatMessage.__table__).where(m.id == bindparam("b_id"))
+            .values(message_ref=bindparam("b_ref"), card=bindparam("b_card", type_=m.card.type),
+                    revision=m.revision + 1, updated_at=bindparam("b_now"), post_key="",
+                    post_started_at=None))
 
 
 def by_channel(rows: list[OutboxMessage]) -> list[list[OutboxMessage]]:
