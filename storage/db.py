@@ -9,10 +9,13 @@ import time
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import Insert, Table, event
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlmodel import Session, create_engine
@@ -165,6 +168,17 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+@cache
+def insert_if_new(table: Table, key: str, returning: str, dialect: str) -> Insert:
+    """``INSERT … ON CONFLICT (key) DO NOTHING RETURNING returning`` for this dialect,
+    built once per process (its rows go in as parameters, so it is compiled once too): a
+    row already there comes back as no row, not as an exception, and on PostgreSQL a racing
+    insert of the same key is waited for, then answered."""
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    return insert(table).on_conflict_do_nothing(index_elements=[key]).returning(
+        table.c[returning])
 
 
 def alembic_config(url: str) -> Any:

@@ -10,15 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from sqlalchemy import delete
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from storage.db import Database
+from storage.db import Database, insert_if_new
 from storage.models import ProcessedEvent
 from storage.types import utcnow
 
@@ -44,7 +42,8 @@ def once(db: Database, event_key: str | None, work: Callable[[Session], T], *,
     key = event_key[:256]
     try:
         with db.session() as session:
-            claimed = session.execute(_claim_insert(db.dialect), {
+            claimed = session.execute(insert_if_new(
+                    ProcessedEvent.__table__, "event_key", "event_key", db.dialect), {
                 "event_key": key, "result": record or {}, "created_at": utcnow()}).first()
             if claimed is None:  # the key was there (or its first claim just committed)
                 raise _AlreadyClaimed
@@ -61,22 +60,6 @@ def once(db: Database, event_key: str | None, work: Callable[[Session], T], *,
 
 class _AlreadyClaimed(Exception):
     pass
-
-
-_CLAIMS: dict[str, Any] = {}  # dialect → compiled-once claim insert
-
-
-def _claim_insert(dialect: str) -> Any:
-    """``INSERT … ON CONFLICT DO NOTHING RETURNING``: a duplicate is one statement and no
-    exception inside the database (on PostgreSQL it waits for a racing first claim to
-    commit or roll back, then answers)."""
-    statement = _CLAIMS.get(dialect)
-    if statement is None:
-        table = ProcessedEvent.__table__
-        insert = pg_insert if dialect == "postgresql" else sqlite_insert
-        statement = _CLAIMS[dialect] = insert(table).on_conflict_do_nothing(
-            index_elements=["event_key"]).returning(table.c.event_key)
-    return statement
 
 
 def _claim(db: Database, event_key: str) -> ProcessedEvent | None:

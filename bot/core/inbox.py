@@ -30,13 +30,11 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import delete, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, select
 
 from bot.core import idempotency
 from bot.core.leases import Heartbeat, get_lease_settings, lease, owner_id
-from storage.db import Database
+from storage.db import Database, insert_if_new
 from storage.models import InboxEvent
 from storage.types import utcnow
 
@@ -96,7 +94,8 @@ class InboxWorker:
         Call it before acknowledging the platform: once it returns, the event is safe."""
         now = utcnow()
         with self.db.session() as session:
-            event_id = session.execute(_accept_insert(self.db.dialect), {
+            event_id = session.execute(insert_if_new(
+                    InboxEvent.__table__, "key", "id", self.db.dialect), {
                 "key": key[:256], "source": source, "kind": kind, "payload": payload,
                 "status": "working", "lease_owner": self.owner, "attempts": 1,
                 "next_attempt_at": now + lease(), "result": {}, "last_error": None,
@@ -337,21 +336,6 @@ class InboxWorker:
             log.warning("could not hand back queued inbound events",
                         extra={"count": len(waiting), "error": repr(exc)[:200]})
         self.heartbeat.stop()
-
-
-_ACCEPTS: dict[str, Any] = {}  # dialect → compiled-once insert
-
-
-def _accept_insert(dialect: str) -> Any:
-    """``INSERT … ON CONFLICT (key) DO NOTHING RETURNING id``: a redelivery is no row back,
-    not an exception (on PostgreSQL it waits for a racing first delivery to commit)."""
-    statement = _ACCEPTS.get(dialect)
-    if statement is None:
-        table = InboxEvent.__table__
-        insert = pg_insert if dialect == "postgresql" else sqlite_insert
-        statement = _ACCEPTS[dialect] = insert(table).on_conflict_do_nothing(
-            index_elements=["key"]).returning(table.c.id)
-    return statement
 
 
 def prune(db: Database) -> int:

@@ -24,15 +24,13 @@ from datetime import timedelta
 from functools import cache
 
 from sqlalchemy import CompoundSelect, bindparam, null, or_, union_all, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, select
 
 from bot.core import attempts, delivery
 from bot.core.leases import get_lease_settings, lease, owner_id, renew
 from bot.core.ports import ChatAdapter, ChatDeliveryError
 from bot.core.settings import get_settings
-from storage.db import Database
+from storage.db import Database, insert_if_new
 from storage.models import ChatBinding, ChatIdentity, ChatMessage, OutboxMessage, Task
 from storage.types import utcnow
 
@@ -55,13 +53,8 @@ def _add_many(session: Session, rows: list[OutboxMessage] | list[dict]) -> int:
     # One statement whatever the row count, its rows as parameters (not rendered VALUES), so
     # it is compiled once per process: a rendered multi-row VALUES was compiled on every call,
     # a quarter of a claim's time under load (py-spy, docs/benchmarks.md).
-    dialect = session.get_bind().dialect.name
-    statement = _INSERTS.get(dialect)
-    if statement is None:
-        insert = pg_insert if dialect == "postgresql" else sqlite_insert
-        table = OutboxMessage.__table__
-        statement = _INSERTS[dialect] = insert(table).on_conflict_do_nothing(
-            index_elements=["key"]).returning(table.c.id)
+    statement = insert_if_new(OutboxMessage.__table__, "key", "id",
+                              session.get_bind().dialect.name)
     result = session.execute(statement, values[0] if len(values) == 1 else values)
     return len(result.all())  # rowcount is -1 for this statement on psycopg: count the ids
 
@@ -74,9 +67,6 @@ def row_values(**columns: object) -> dict:
             "attempts": 0, "next_attempt_at": now, "lease_owner": "",
             "attempt_started_at": None, "last_error": None, "created_at": now,
             "sent_at": None, **columns}
-
-
-_INSERTS: dict = {}  # dialect → the compiled-once insert
 
 
 def enqueue_card(
