@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from datetime import timedelta
 from decimal import Decimal
 
-from sqlalchemy import text
 from sqlmodel import select
 
 from adapters.platforms.http_json import SANDBOX_MAPPING, to_notice
@@ -16,7 +14,7 @@ from adapters.platforms.sandbox.server import seed as seed_sandbox
 from bot.core.settings import Settings
 from bot.core.users import add_user
 from bot.watch.ingest import ingest
-from storage.db import Database
+from storage.db import Database, one_at_a_time
 from storage.models import (
     ChatBinding,
     ChatIdentity,
@@ -70,20 +68,10 @@ WEB_CHANNELS = [
 SEED_LOCK = 7_170_718  # PostgreSQL advisory lock: one replica seeds at a time
 
 
-@contextmanager
-def one_seeder(db: Database) -> Iterator[None]:
+def one_seeder(db: Database) -> AbstractContextManager[None]:
     """Replicas started together on an empty database seed one after the other; the later
-    ones then find everything there and add nothing. (SQLite's writers queue anyway.)"""
-    if db.dialect != "postgresql":
-        yield
-        return
-    with db.engine.connect() as conn:
-        conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-        conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": SEED_LOCK})
-        try:
-            yield
-        finally:
-            conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": SEED_LOCK})
+    ones then find everything there and add nothing."""
+    return one_at_a_time(db, SEED_LOCK)
 
 
 def is_empty(db: Database) -> bool:

@@ -33,7 +33,7 @@ from bot.declarations.autofill import enqueue_declaration_card
 from bot.declarations.card import declaration_card, hints_link  # noqa: F401  (re-exported)
 from bot.declarations.links import LINK_DAYS, _sign, link, verify  # noqa: F401  (re-exported)
 from cards.declaration import left_out_lines
-from storage.db import Database
+from storage.db import Database, one_at_a_time
 from storage.models import Campaign, Task, User
 from storage.queries import latest_declaration
 
@@ -275,6 +275,9 @@ def _short_lived(db: Database) -> Database:
     return Database(db.url, poolclass=NullPool)
 
 
+RULES_SYNC_LOCK = 7_170_719  # PostgreSQL advisory lock (demo seeding: 7_170_718)
+
+
 def install(container, api) -> None:
     actions.guard("request_approval", "submit")(compliance.precheck)
     actions.handles("compliance_override")(override_handler)
@@ -283,7 +286,8 @@ def install(container, api) -> None:
     lifecycle.on_transition(on_draft)
     sync_db = _short_lived(container.db)
     try:
-        with sync_db.session() as session:
+        # replicas started together: one stores the rules files, the others find them stored
+        with one_at_a_time(sync_db, RULES_SYNC_LOCK), sync_db.session() as session:
             stored = rules.sync(session)
         if stored:
             log.info("rules synced", extra={"versions": [f"{r.platform} v{r.version}" for r in stored]})
