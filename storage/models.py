@@ -201,6 +201,7 @@ class ChatMessage(SQLModel, table=True):
         UniqueConstraint("chat", "channel_id", "card_key", name="uq_chat_message_card"),
         Index("ix_chat_messages_channel", "chat", "channel_id", "id"),
         Index("ix_chat_messages_post_key", "post_key"),
+        Index("ix_chat_messages_ref", "chat", "message_ref"),  # a callback's message
     )
     id: int | None = Field(default=None, primary_key=True)
     chat: str = Field(max_length=16)
@@ -296,7 +297,8 @@ class OutboxMessage(SQLModel, table=True):
     """
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),
+                      Index("ix_outbox_card", "card_key", "id"))  # a card's newest row
     id: int | None = Field(default=None, primary_key=True)
     key: str = Field(unique=True, max_length=256)
     chat: str = Field(max_length=16)
