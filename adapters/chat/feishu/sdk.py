@@ -21,7 +21,8 @@ from typing import Any
 # packages whose __init__ imports far more than the modules we need from them
 LAZY = ("lark_oapi", "lark_oapi.api", "lark_oapi.api.im", "lark_oapi.api.im.v1",
         "lark_oapi.api.im.v1.model", "lark_oapi.api.contact", "lark_oapi.api.contact.v3",
-        "lark_oapi.api.contact.v3.model")
+        "lark_oapi.api.contact.v3.model",
+        "lark_oapi.channel")  # the bot identity fetch (channel/__init__ imports the client)
 _lock = threading.RLock()
 _pending: dict[str, ModuleType] = {}  # lazy packages whose own __init__ has not run yet
 
