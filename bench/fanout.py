@@ -247,6 +247,9 @@ async def fan_out(db: Database, chat: str, channels: int, messages: int, limits:
             platform.app_limit.allowed_in(1.0) if platform.app_limit else 0,
             int(attempts) - expected)
     finally:
+        close = getattr(platform.adapter, "aclose", None)
+        if close is not None:  # the kept HTTP session (Slack)
+            await close()
         platform.stop()
 
 
