@@ -250,12 +250,13 @@ PROFILE: dict = {}  # {"dir": Path, "pid": int} → py-spy records the server du
 
 
 def wrk(url: str, lines: list[str], clients: int, seconds: float, tmp: Path,
-        name: str = "") -> dict:
+        name: str = "", mark: str = "") -> dict:
     """One wrk run replaying ``lines``; its done() figures plus requests/s."""
     threads = 2
     path = tmp / f"requests-{secrets.token_hex(3)}.txt"
     path.write_text("\n".join(lines) + "\n")
-    env = {**os.environ, "WRK_REQUESTS": str(path), "WRK_THREADS": str(threads)}
+    env = {**os.environ, "WRK_REQUESTS": str(path), "WRK_THREADS": str(threads),
+           "WRK_MARK": mark}
     spy = None
     if PROFILE.get("pid") and name:
         spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "-p",
