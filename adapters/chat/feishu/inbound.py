@@ -125,7 +125,7 @@ class FeishuInbound:
         Admins add people by open_id, user_id (employee id) or e-mail; events carry the
         open_id (and the user_id with the permission), the contact API tells the rest.
         """
-        with self.db.session() as session:
+        with self.db.read() as session:
             for candidate in (open_id, user_id, union_id):
                 if candidate and by_chat(session, CHAT, candidate):
                     return candidate
@@ -153,7 +153,7 @@ class FeishuInbound:
         """Feishu open_ids of these PromoPilot users (those who have one)."""
         if not names:
             return []
-        with self.db.session() as session:
+        with self.db.read() as session:
             rows = session.exec(select(ChatIdentity.external_id).join(
                 User, User.id == ChatIdentity.user_id).where(
                 ChatIdentity.chat == CHAT, User.name.in_(names),
@@ -355,7 +355,7 @@ class FeishuInbound:
             return None
         result = dict(first.result or {})
         if result.get("kind") == "success" and result.get("task_id"):
-            with self.db.session() as session:
+            with self.db.read() as session:
                 task = session.get(Task, result["task_id"])
             if task is not None:
                 result.update(kind="info", text=t("ok.duplicate", self.lang, task_id=task.id,
@@ -368,7 +368,7 @@ class FeishuInbound:
         card is found by its key (indexed); only other cards by message id (a scan)."""
         if not message_id:
             return None
-        with self.db.session() as session:
+        with self.db.read() as session:
             shown = session.exec(select(ChatMessage).where(
                 ChatMessage.chat == CHAT, ChatMessage.channel_id == chat_id,
                 ChatMessage.card_key == f"task:{task_id}",
