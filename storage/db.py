@@ -132,13 +132,8 @@ class Database:
         if self._writer is not None:
             self._writer.acquire()
         try:
-            with Session(self.engine, expire_on_commit=False) as session:
-                try:
-                    yield session
-                    session.commit()
-                except BaseException:
-                    session.rollback()
-                    raise
+            with _unit_of_work(self.engine) as session:
+                yield session
         finally:
             if self._writer is not None:
                 self._writer.release()
@@ -153,13 +148,8 @@ class Database:
             self._reader = self.engine.execution_options(**{READ_ONLY: True}) \
                 if self.dialect == "sqlite" else \
                 self.engine.execution_options(isolation_level="AUTOCOMMIT")
-        with Session(self._reader, expire_on_commit=False) as session:
-            try:
-                yield session
-                session.commit()
-            except BaseException:
-                session.rollback()
-                raise
+        with _unit_of_work(self._reader) as session:
+            yield session
 
     def ping(self) -> bool:
         with self.engine.connect() as conn:
@@ -168,6 +158,18 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+@contextmanager
+def _unit_of_work(bind: Engine) -> Iterator[Session]:
+    """One session: committed when the block ends, rolled back when it raises."""
+    with Session(bind, expire_on_commit=False) as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
 
 
 @contextmanager
