@@ -147,7 +147,8 @@ def _preload(session: Session, rows: list[OutboxMessage]) -> None:
     session.exec(select(Platform)).all()
 
 
-def _where(row: OutboxMessage) -> tuple[str, str, str]:
+def _where(row: OutboxMessage | ChatMessage) -> tuple[str, str, str]:
+    """Where a card shows: (chat, channel, card key), of an outbox row or a message."""
     return (row.chat, row.channel_id, row.card_key or "")
 
 
@@ -159,9 +160,8 @@ def _messages(session: Session, rows: list[OutboxMessage]) -> dict[tuple, ChatMe
     for start in range(0, len(keys), 500):
         for message in session.exec(select(ChatMessage).where(
                 ChatMessage.card_key.in_(keys[start:start + 500]))):
-            where = (message.chat, message.channel_id, message.card_key or "")
-            if where in wanted:
-                found[where] = message
+            if _where(message) in wanted:
+                found[_where(message)] = message
     return found
 
 

@@ -98,12 +98,19 @@ def enqueue_private(session: Session, user_id: int, text: str, *, key: str) -> i
 def bindings_for(
     session: Session, platform: str, purpose: str = "notices", team_id: int | None = None,
 ) -> list[ChatBinding]:
-    query = select(ChatBinding).where(
-        ChatBinding.purpose == purpose, or_(ChatBinding.platform == platform,
-                                            ChatBinding.platform == "*"))
+    return list(session.exec(select(ChatBinding).where(*bound_to(purpose, platform, team_id))
+                             .order_by(ChatBinding.id)))
+
+
+def bound_to(purpose: object, platform: object, team_id: object = None) -> list:
+    """Which bindings hear a platform's ``purpose`` (their platform or ``*``) for a team
+    (theirs or every team's; ``None``: any): values or SQL expressions, one rule for the
+    bindings list and the task card's one-statement targets."""
+    where = [ChatBinding.purpose == purpose,
+             or_(ChatBinding.platform == platform, ChatBinding.platform == "*")]
     if team_id is not None:
-        query = query.where(or_(ChatBinding.team_id == team_id, ChatBinding.team_id.is_(None)))
-    return list(session.exec(query.order_by(ChatBinding.id)))
+        where.append(or_(ChatBinding.team_id == team_id, ChatBinding.team_id.is_(None)))
+    return where
 
 
 # (session, task, binding) -> bool: narrows bound channels, e.g. by category/shop (#7).
@@ -137,8 +144,7 @@ def _task_targets() -> CompoundSelect:
     platform = select(Campaign.platform).where(
         Campaign.id == bindparam("campaign_id")).scalar_subquery()
     bound = select(b.id, b.chat, b.channel_id, b.category, b.shop).where(
-        b.purpose == "notices", or_(b.platform == platform, b.platform == "*"),
-        or_(b.team_id == bindparam("team_id"), b.team_id.is_(None)))
+        *bound_to("notices", platform, bindparam("team_id")))
     shown = select(null().label("id"), m.chat, m.channel_id, null(), null()).where(
         m.task_id == bindparam("task_id"), m.card_key == bindparam("card_key"))
     return union_all(bound, shown)
