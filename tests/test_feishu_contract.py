@@ -523,3 +523,15 @@ def test_untrusted_titles_in_text_answers_cannot_mention_anyone(env):
     assert "<at" not in answer.content
     assert any('<at user_id="all">所有人</at> 限时 **抢购**' in run["text"].replace("\u200b", "")
                for run in runs)  # shown literally
+
+
+def test_cards_go_out_over_kept_alive_connections(env):
+    """lark-oapi's transport opened a TCP connection for every call; ten cards and their
+    updates now share a connection or two (one per worker thread), as a client of
+    Feishu's HTTPS API should."""
+    before = len(env.fake.connections)
+    tasks = [new_notice(env, f"天猫 会场 {n} 报名") for n in range(10)]
+    calls = len(env.fake.requests)
+    assert all(card_of(env, t) for t in tasks) and calls >= 10
+    opened = len(env.fake.connections) - before
+    assert opened <= 3, f"{opened} connections for {calls} calls"

@@ -64,6 +64,7 @@ class FakeFeishu:
         self.fail_next = 0  # answer the next IM calls with a bare 500 (a flaky gateway)
         self.contact_delay = 0.0  # a slow contact API (seconds)
         self.failures: list[tuple[str, str]] = []
+        self.connections: set[tuple[str, int]] = set()  # client (host, port) pairs seen
         self.app_limit: Limit | None = None  # every IM call of the app (Feishu: 50/s)
         self.chat_limit: Limit | None = None  # messages to one chat (Feishu: 5/s)
         self.closed_to: set[str] = set()  # receive ids the bot may not message (230002/230013)
@@ -116,6 +117,8 @@ class FakeFeishu:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as Feishu's servers do
+
             def log_message(self, *args: Any) -> None:
                 pass
 
@@ -155,6 +158,7 @@ class FakeFeishu:
         body = h._body() if method in ("POST", "PATCH") else {}
         with self.lock:
             self.requests.append((method, path))
+            self.connections.add(h.client_address[:2])
         if path == "/open-apis/auth/v3/tenant_access_token/internal":
             if body.get("app_id") == self.app_id and body.get("app_secret") == self.app_secret:
                 return h._answer(200, {"code": 0, "msg": "ok", "expire": 7200,

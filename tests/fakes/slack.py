@@ -221,6 +221,8 @@ class FakeSlack:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as Slack's servers do
+
             def log_message(self, *args: Any) -> None:
                 pass
 

@@ -34,6 +34,7 @@ from lark_oapi.core.log import logger as lark_logger
 from lark_oapi.core.model import Config
 from lark_oapi.core.token import TokenManager
 
+from adapters.chat.feishu import keepalive
 from adapters.chat.feishu.render import post_content, render
 from adapters.chat.feishu.settings import FeishuSettings
 from bot.core.ports import ChatDeliveryError
@@ -79,6 +80,7 @@ def build_client(settings: FeishuSettings) -> FeishuClient:
             "127.0.0.1", "localhost", "::1"))) or not parts.netloc or "@" in parts.netloc \
             or parts.path or parts.query or parts.fragment:
         raise ValueError(f"feishu domain must be an https origin (got {domain!r})")
+    keepalive.install()  # one connection per worker thread, not one per call
     config = Config()
     config.app_id, config.app_secret = settings.app_id, settings.app_secret.get_secret_value()
     config.domain, config.timeout = domain, settings.timeout_seconds
