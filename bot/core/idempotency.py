@@ -16,7 +16,7 @@ from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from storage.db import Database, insert_if_new
+from storage.db import Database, connection, insert_if_new
 from storage.models import ProcessedEvent
 from storage.types import utcnow
 
@@ -42,7 +42,7 @@ def once(db: Database, event_key: str | None, work: Callable[[Session], T], *,
     key = event_key[:256]
     try:
         with db.session() as session:
-            claimed = session.execute(insert_if_new(
+            claimed = connection(session).execute(insert_if_new(
                     ProcessedEvent.__table__, "event_key", "event_key", db.dialect), {
                 "event_key": key, "result": record or {}, "created_at": utcnow()}).first()
             if claimed is None:  # the key was there (or its first claim just committed)

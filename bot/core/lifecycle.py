@@ -13,12 +13,15 @@ from dataclasses import dataclass
 from enum import StrEnum
 from functools import cache
 
-from sqlalchemy import Insert, insert, update
+from sqlalchemy import Insert, Row, Update, bindparam, insert, update
+from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, select
 
 from bot.core.actors import Actor
 from bot.core.errors import Conflict, Forbidden, Invalid, NotFound
 from bot.core.i18n import Term, Terms, roles
+from storage.db import connection
 from storage.models import AuditEvent, Task, User
 from storage.types import utcnow
 
@@ -167,20 +170,7 @@ def apply(
     if rule.needs_comment and not (comment or "").strip():
         raise Invalid("err.reason_required", example=Term.of(f"example.{action}", task_id=task_id))
 
-    values: dict = {"state": rule.target.value, "version": Task.version + 1, "updated_at": utcnow()}
-    if rule.sets_claimant:
-        values["claimed_by"] = actor.user_id
-    if rule.clears_claimant:
-        values["claimed_by"] = None
-    if action == "skip":
-        values["skip_reason"] = comment
-    conditions = [Task.id == task_id, Task.state.in_([s.value for s in rule.sources])]
     claimant_guard = rule.claimant_only and not actor.is_system and "manager" not in actor.roles
-    if claimant_guard:
-        conditions.append(Task.claimed_by == actor.user_id)
-    if expected_version is not None:
-        conditions.append(Task.version == expected_version)
-
     # "before" must be exact: known when the rule has one source state (the UPDATE below
     # only matches it), read under the lock ``perform`` took, or else read FOR UPDATE. The
     # conditional UPDATE decides; RETURNING hands the new row back as the session's Task
@@ -195,14 +185,15 @@ def apply(
         before = session.execute(
             select(Task.state).where(Task.id == task_id).with_for_update()
         ).scalar_one_or_none()
-    task = session.execute(
-        update(Task).where(*conditions).values(**values).returning(Task)
-        .execution_options(synchronize_session=False, populate_existing=True)
-    ).scalars().first()
+    row = connection(session).execute(
+        _transition(action, claimant_guard, expected_version is not None), {
+            "p_task": task_id, "p_now": utcnow(), "p_actor": actor.user_id, "p_comment": comment,
+            "p_version": expected_version}).first()
+    task = _held(session, row) if row is not None else None
     if task is None:
         raise _why_not(session, task_id, rule, actor, claimant_guard, expected_version)
     outcome = Outcome(task.id or task_id, action, before or "", task.state, task.version)
-    session.execute(_audit_insert(), {
+    connection(session).execute(_audit_insert(), {
         "task_id": task_id, "actor": actor.name, "action": action,
         "from_state": outcome.before, "to_state": outcome.after, "event_id": event_id,
         "detail": {**(detail or {}), **({"comment": comment} if comment else {})},
@@ -214,6 +205,43 @@ def apply(
     for listener in list(listeners):
         listener(session, task, outcome, actor)
     return outcome
+
+
+@cache
+def _transition(action: str, claimant_guard: bool, versioned: bool) -> Update:
+    """A rule's conditional ``UPDATE … RETURNING`` the task, built once per process for each
+    shape (who may, whether the card's version is checked): every claim only binds values."""
+    rule, t = TRANSITIONS[action], Task.__table__.c
+    values: dict = {"state": rule.target.value, "version": t.version + 1,
+                    "updated_at": bindparam("p_now")}
+    if rule.sets_claimant:
+        values["claimed_by"] = bindparam("p_actor")
+    if rule.clears_claimant:
+        values["claimed_by"] = None
+    if action == "skip":
+        values["skip_reason"] = bindparam("p_comment")
+    sources = sorted(s.value for s in rule.sources)
+    conditions = [t.id == bindparam("p_task"),
+                  t.state == sources[0] if len(sources) == 1 else t.state.in_(sources)]
+    if claimant_guard:
+        conditions.append(t.claimed_by == bindparam("p_actor"))
+    if versioned:
+        conditions.append(t.version == bindparam("p_version"))
+    return update(Task.__table__).where(*conditions).values(**values).returning(*Task.__table__.c)
+
+
+def _held(session: Session, row: Row) -> Task:
+    """The updated task as the session's object: the one it already holds, brought up to
+    date, or a new one built from the row (no ORM flush or load machinery on the hot path)."""
+    held = session.identity_map.get(session.identity_key(Task, row.id))
+    if held is None:
+        held = Task(**row._mapping)
+        make_transient_to_detached(held)  # as if loaded: persistent once added, no INSERT
+        session.add(held)
+        return held
+    for key, value in row._mapping.items():
+        set_committed_value(held, key, value)
+    return held
 
 
 @cache

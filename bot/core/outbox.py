@@ -30,7 +30,7 @@ from bot.core import attempts, delivery
 from bot.core.leases import get_lease_settings, lease, owner_id, renew
 from bot.core.ports import ChatAdapter, ChatDeliveryError
 from bot.core.settings import get_settings
-from storage.db import Database, insert_if_new
+from storage.db import Database, connection, insert_if_new
 from storage.models import ChatBinding, ChatIdentity, ChatMessage, OutboxMessage, Task
 from storage.types import utcnow
 
@@ -55,7 +55,7 @@ def _add_many(session: Session, rows: list[OutboxMessage] | list[dict]) -> int:
     # a quarter of a claim's time under load (py-spy, docs/benchmarks.md).
     statement = insert_if_new(OutboxMessage.__table__, "key", "id",
                               session.get_bind().dialect.name)
-    result = session.execute(statement, values[0] if len(values) == 1 else values)
+    result = connection(session).execute(statement, values[0] if len(values) == 1 else values)
     return len(result.all())  # rowcount is -1 for this statement on psycopg: count the ids
 
 
@@ -120,7 +120,7 @@ binding_filters: list = []
 def enqueue_task_card(session: Session, task: Task) -> None:
     """Show the task's current card everywhere it belongs (bound channels + where it is)."""
     card_key = f"task:{task.id}"
-    found = session.execute(_task_targets(), {"campaign_id": task.campaign_id,
+    found = connection(session).execute(_task_targets(), {"campaign_id": task.campaign_id,
                                               "team_id": task.team_id, "task_id": task.id,
                                               "card_key": card_key}).all()
     # a bound channel (id set) may be narrowed by category/shop; where it shows, it stays
@@ -141,8 +141,8 @@ def _task_targets() -> CompoundSelect:
     from storage.models import Campaign
 
     b, m = ChatBinding.__table__.c, ChatMessage.__table__.c
-    platform = select(Campaign.platform).where(
-        Campaign.id == bindparam("campaign_id")).scalar_subquery()
+    c = Campaign.__table__.c
+    platform = select(c.platform).where(c.id == bindparam("campaign_id")).scalar_subquery()
     bound = select(b.id, b.chat, b.channel_id, b.category, b.shop).where(
         *bound_to("notices", platform, bindparam("team_id")))
     shown = select(null().label("id"), m.chat, m.channel_id, null(), null()).where(

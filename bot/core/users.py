@@ -30,8 +30,7 @@ def by_name(session: Session, name: str) -> User | None:
 def acting_actor(db: Database, name: str) -> Actor | None:
     """The active person named ``name`` as an ``Actor``, in one read (a row, no model
     object: every API action starts here)."""
-    with db.read() as session:
-        row = session.execute(_actor_row(), {"name": name}).first()
+    row = db.first(_actor_row(), {"name": name})
     if row is None or not row.active:
         return None
     return Actor(name=row.name, display_name=row.display_name, roles=frozenset(row.roles or ()),
