@@ -14,7 +14,6 @@ not be stored in time (or at all) is answered 503, so Feishu delivers it again.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -23,7 +22,6 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from lark_oapi.api.im.v1.model.p2_im_message_receive_v1 import P2ImMessageReceiveV1
-from lark_oapi.core.json import JSON
 from lark_oapi.event.callback.model.p2_card_action_trigger import P2CardActionTrigger
 
 from adapters.chat.feishu.inbound import CHAT, FeishuInbound, refused
@@ -103,8 +101,8 @@ async def click(inbound: FeishuInbound, payload: dict, started: float) -> dict:
     else:
         result = await _result(inbound, event_id, started)
     if result is None:
-        return _marshal(inbound.click_answer(None))
-    return _marshal(await asyncio.to_thread(inbound.click_answer, result))  # reads the card
+        return inbound.click_reply(None)
+    return await asyncio.to_thread(inbound.click_reply, result)  # reads the card
 
 
 async def message(inbound: FeishuInbound, payload: dict, started: float) -> dict:
@@ -116,10 +114,6 @@ async def message(inbound: FeishuInbound, payload: dict, started: float) -> dict
         if event_id is not None:  # None: re-delivered, the first one is answered
             await _result(inbound, event_id, started)  # usually done before the answer goes
     return {}
-
-
-def _marshal(response: Any) -> dict:
-    return json.loads(JSON.marshal(response))
 
 
 def build_router(inbound: FeishuInbound, settings: FeishuSettings) -> APIRouter:

@@ -23,7 +23,6 @@ from typing import Any
 from lark_oapi.api.im.v1.model.p2_im_message_receive_v1 import P2ImMessageReceiveV1
 from lark_oapi.core.json import JSON
 from lark_oapi.event.callback.model.p2_card_action_trigger import (
-    CallBackCard,
     P2CardActionTrigger,
     P2CardActionTriggerResponse,
 )
@@ -312,16 +311,22 @@ class FeishuInbound:
         return f"feishu:card:{delivery}" if delivery else f"feishu:card:anon:{id(data)}"
 
     def click_answer(self, result: dict | None) -> P2CardActionTriggerResponse:
-        """Feishu's answer to a click: the result's toast and the card as it is now, or
-        "working on it" (``None``: the result comes as a card update or a message)."""
+        """``click_reply`` as the SDK's response object (the long connection marshals it)."""
+        return P2CardActionTriggerResponse(self.click_reply(result))
+
+    def click_reply(self, result: dict | None) -> dict:
+        """Feishu's answer to a click in its wire shape: the result's toast and the card as
+        it is now, or "working on it" (``None``: the result comes as a card update or a
+        message). Plain dicts: the SDK's marshal deep-copied the whole card to drop empty
+        fields, a sixth of a click's CPU over HTTP (docs/benchmarks.md)."""
         if result is None:
-            return self._toast("info", t("inbox.working", self.lang))
-        response = self._toast(result.get("kind", "info"), str(result.get("text", "")))
+            return _toast("info", t("inbox.working", self.lang))
+        reply = _toast(result.get("kind", "info"), str(result.get("text", "")))
         card = self._current_card(str(result.get("chat", "")), result.get("message"),
                                   result.get("task_id"))
         if card is not None:
-            response.card = CallBackCard({"type": "raw", "data": card})
-        return response
+            reply["card"] = {"type": "raw", "data": card}
+        return reply
 
     def _work_card(self, data: P2CardActionTrigger, key: str,
                    inline: Callable[[], bool]) -> dict:
@@ -393,4 +398,8 @@ class FeishuInbound:
 
     @staticmethod
     def _toast(kind: str, text: str) -> P2CardActionTriggerResponse:
-        return P2CardActionTriggerResponse({"toast": {"type": kind, "content": text[:300]}})
+        return P2CardActionTriggerResponse(_toast(kind, text))
+
+
+def _toast(kind: str, text: str) -> dict:
+    return {"toast": {"type": kind, "content": text[:300]}}
