@@ -107,7 +107,7 @@ def run(migrate: bool = typer.Option(True, help="apply migrations first"),
         uvicorn.run("bot.web.serve:app", factory=True, workers=workers, host=settings.host,
                     port=settings.port, log_config=None)
         return
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
+    uvicorn.run(create_app(settings, server=True), host=settings.host, port=settings.port,
                 log_config=None)
 
 

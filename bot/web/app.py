@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 import threading
@@ -28,6 +29,17 @@ from bot.web import api, auth, console, dashboard, errors, login
 log = logging.getLogger(__name__)
 
 
+def settle_heap() -> None:
+    """Once started: what start-up built (modules, SQLAlchemy's metadata, the chat SDKs'
+    classes: 270,000 objects) lives as long as the process, so it leaves the garbage
+    collector's generations (``gc.freeze``), and the youngest generation is collected every
+    10,000 allocations instead of 700. A Feishu click spent 0.6 ms in collections walking
+    that heap; now 0.07 ms (in process, docs/benchmarks.md)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(10_000, 10, 10)
+
+
 def stop_watchers_on_exit_signal(watcher: Watcher) -> None:
     """uvicorn closes the listening socket before the lifespan's shutdown runs, so a watch
     pass still going would find this app's own sandbox refusing and count every source as
@@ -48,7 +60,9 @@ def stop_watchers_on_exit_signal(watcher: Watcher) -> None:
 
 
 def create_app(settings: Settings | None = None,
-               container: wiring.Container | None = None) -> FastAPI:
+               container: wiring.Container | None = None, *, server: bool = False) -> FastAPI:
+    """``server``: this process only serves this app (``promopilot run``), so its heap is
+    settled once started (tests build many apps in one process and leave theirs alone)."""
     settings = settings or get_settings()
     container = container or wiring.build(settings)
     hub = LiveHub()
@@ -100,6 +114,8 @@ def create_app(settings: Settings | None = None,
             scheduler.start()
         for hook in container.extras.get("on_start", []):
             await hook()
+        if server:
+            settle_heap()
         log.info("PromoPilot started", extra={"url": settings.base_url,
                                               "database": container.db.dialect})
         try:

@@ -27,6 +27,6 @@ def app() -> FastAPI:
 
     settings = get_settings()
     logs.setup(settings.log_level, settings.log_json)  # a spawned worker starts bare
-    built = create_app(settings)
+    built = create_app(settings, server=True)
     log.info("worker process ready", extra={"pid": os.getpid()})
     return built
