@@ -314,18 +314,20 @@ class FeishuInbound:
         """``click_reply`` as the SDK's response object (the long connection marshals it)."""
         return P2CardActionTriggerResponse(self.click_reply(result))
 
-    def click_reply(self, result: dict | None) -> dict:
+    def click_reply(self, result: dict | None, *, card: bool = True) -> dict:
         """Feishu's answer to a click in its wire shape: the result's toast and the card as
         it is now, or "working on it" (``None``: the result comes as a card update or a
-        message). Plain dicts: the SDK's marshal deep-copied the whole card to drop empty
-        fields, a sixth of a click's CPU over HTTP (docs/benchmarks.md)."""
+        message; ``card=False``: the toast alone, no database read). Plain dicts: the SDK's
+        marshal deep-copied the whole card to drop empty fields on every answer."""
         if result is None:
             return _toast("info", t("inbox.working", self.lang))
         reply = _toast(result.get("kind", "info"), str(result.get("text", "")))
-        card = self._current_card(str(result.get("chat", "")), result.get("message"),
-                                  result.get("task_id"))
-        if card is not None:
-            reply["card"] = {"type": "raw", "data": card}
+        if not card:
+            return reply
+        shown = self._current_card(str(result.get("chat", "")), result.get("message"),
+                                   result.get("task_id"))
+        if shown is not None:
+            reply["card"] = {"type": "raw", "data": shown}
         return reply
 
     def _work_card(self, data: P2CardActionTrigger, key: str,
