@@ -231,7 +231,9 @@ def task_card(session: Session, params: dict, lang: str) -> Card | None:
     ).first()
     if last:
         who = last.actor
-        user = session.exec(select(User).where(User.name == last.actor)).first()
+        claimant = session.get(User, task.claimed_by) if task.claimed_by else None
+        user = claimant if claimant is not None and claimant.name == last.actor else \
+            session.exec(select(User).where(User.name == last.actor)).first()  # not held
         if user:
             who = user.display_name
         elif who in SYSTEM_ACTORS:

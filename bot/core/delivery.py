@@ -131,9 +131,10 @@ def hold_loaded(session: Session) -> None:
 
 
 def _preload(session: Session, rows: list[OutboxMessage]) -> None:
-    """The batch's tasks, their campaigns and notice texts and the platforms, a query each
-    (the builders then find them in the session), instead of a few queries per card."""
-    from storage.models import Campaign, Platform, Task
+    """The batch's tasks, their campaigns, notice texts and claimants, and the platforms, a
+    query each (the builders then find them in the session), instead of a few queries per
+    card."""
+    from storage.models import Campaign, Platform, Task, User
     from storage.models_watch import NoticeBody
 
     ids = sorted({row.task_id for row in rows if row.task_id})[:1000]
@@ -144,6 +145,9 @@ def _preload(session: Session, rows: list[OutboxMessage]) -> None:
     if campaigns:
         session.exec(select(Campaign).where(Campaign.id.in_(campaigns))).all()
         session.exec(select(NoticeBody).where(NoticeBody.campaign_id.in_(campaigns))).all()
+    claimants = sorted({task.claimed_by for task in tasks if task.claimed_by})
+    if claimants:
+        session.exec(select(User).where(User.id.in_(claimants))).all()
     session.exec(select(Platform)).all()
 
 
