@@ -303,3 +303,31 @@ def test_a_persons_click_arriving_twice_is_not_claimed_by_themselves(dingtalk, f
     with seeded.session() as session:
         assert len(session.exec(select(AuditEvent).where(
             AuditEvent.task_id == task.id, AuditEvent.action == "claim")).all()) == 1
+
+
+def test_slow_work_tells_the_clicker_it_is_working_once(dingtalk, fake, seeded, monkeypatch):
+    """The ACK goes at once; work still running after SLOW seconds gets a private "working
+    on it" (a timer on the stream's loop), and fast work none."""
+    import time
+
+    from adapters.chat.dingtalk import inbound as dingtalk_inbound
+
+    monkeypatch.setattr(dingtalk_inbound, "SLOW", 0.3)
+    task, out_track_id, card = posted_card(dingtalk, fake, seeded)
+    handle_click = dingtalk_inbound.router.handle_click
+
+    def slow(*args, **kwargs):
+        time.sleep(1.5)
+        return handle_click(*args, **kwargs)
+
+    monkeypatch.setattr(dingtalk_inbound.router, "handle_click", slow)
+    message_id = fake.push_click(out_track_id, STAFF["li.na"], button_value(card, "claim"))
+    assert fake.wait_ack(message_id)["code"] == 200
+    assert fake.ack_seconds(message_id) < 1.0
+    working = t("inbox.working", "zh-CN")
+    fake.wait_until(lambda: working in fake.private_texts(STAFF["li.na"]), 10,
+                    "the working-on-it note")
+    fake.wait_until(lambda: card["updates"], 10, "the card update")
+    assert fake.private_texts(STAFF["li.na"]).count(working) == 1
+    with seeded.session() as session:
+        assert session.get(Task, task.id).state == "claimed"

@@ -11,6 +11,7 @@ short "working on it" first.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import secrets
@@ -55,12 +56,23 @@ class Inbox:
         return self.worker.accept(f"dingtalk:{kind}:{delivery}", CHAT, kind, data or {})
 
     def start(self, event_id: int) -> Future:
-        """Process a stored frame now; if it is slow, say so to the person."""
+        """Process a stored frame now; if it is slow, say so to the person. Called on the
+        stream's event loop, the check is a timer on that loop (it was a thread per click:
+        hundreds of sleeping threads at a peak)."""
         future = self.worker.submit(event_id)
-        timer = threading.Timer(SLOW, self._working, args=(future, event_id))
-        timer.daemon = True
-        timer.start()
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # from a plain thread: a timer thread of its own
+            timer = threading.Timer(SLOW, self._working, args=(future, event_id))
+            timer.daemon = True
+            timer.start()
+            return future
+        loop.call_later(SLOW, self._if_slow, loop, future, event_id)
         return future
+
+    def _if_slow(self, loop: asyncio.AbstractEventLoop, future: Future, event_id: int) -> None:
+        if not future.done():
+            loop.run_in_executor(None, self._working, future, event_id)
 
     def process(self, event: InboxEvent, inline: Callable[[], bool]) -> dict:
         """Inbox handler: the work of one stored frame."""

@@ -48,7 +48,8 @@ class _Handler(CallbackHandler):
         delivery = str((data.get("msgId") if self.kind == "msg" else None)
                        or message.headers.message_id or "")
         try:
-            event_id = await asyncio.to_thread(self.inbox.claim, self.kind, delivery, data)
+            event_id = await asyncio.get_running_loop().run_in_executor(
+                self.pool, self.inbox.claim, self.kind, delivery, data)
         except Exception:  # noqa: BLE001 - let DingTalk redeliver rather than lose it
             log.exception("could not record a dingtalk delivery", extra={"delivery": delivery})
             return AckMessage.STATUS_SYSTEM_EXCEPTION, "retry"
