@@ -123,32 +123,54 @@ def chat(run: Run, name: str, lines_of, path: str, app_url: str, bare_url: str,
         started = time.perf_counter()
         stats = setup.wrk(f"{app_url}{path}", lines, clients, run.args.seconds, run.tmp,
                           f"{name.lower()}-{clients}", mark=LATER.get(name, ""))
-        acked = stats["requests"] - stats["errors"]
-        deadline = time.time() + run.args.drain
-        while time.time() < deadline:
-            now = counts(db_url)
-            if now["done"] - before["done"] >= acked:
-                break
-            time.sleep(0.2)
+        clicks_rows(run, name, clients, floor, stats, db_url, before, started, limit_ms)
+
+
+def dingtalk_clicks(run: Run, fake, db_url: str, workers: int) -> None:
+    """DingTalk's card callbacks over the stream, pushed by the fake gateway (bench/dingtalk.py)."""
+    from bench import dingtalk
+
+    dingtalk.wait_connected(fake, workers)
+    for clients in run.args.clients:
+        floor = dingtalk.floor(fake, clients, run.args.seconds, run.tmp)
+        before = counts(db_url)
+        clicks = dingtalk.show_cards(db_url, fake, run.take(run.budget(run.args.chat_guess)))
+        started = time.perf_counter()
+        stats = dingtalk.stats(fake.drive(clicks, clients, run.args.seconds))
+        clicks_rows(run, "DingTalk", clients, floor, stats, db_url, before, started,
+                    int(dingtalk.LIMIT_S * 1000))
+
+
+def clicks_rows(run: Run, name: str, clients: int, floor: dict, stats: dict, db_url: str,
+                before: dict, started: float, limit_ms: int) -> None:
+    """The acked and processed rows of one chat's run: waits for the stored clicks to be
+    processed (up to ``--drain`` seconds)."""
+    acked = stats["requests"] - stats["errors"]
+    deadline = time.time() + run.args.drain
+    while time.time() < deadline:
         now = counts(db_url)
-        took = time.perf_counter() - started
-        processed = now["done"] - before["done"]
-        ratio = stats["rate"] / floor["rate"]
-        p99_ratio = stats["p99_us"] / max(floor["p99_us"], 1)
-        if clients == 50:
-            ok = ratio >= 0.6 and p99_ratio <= 1.5 and stats["errors"] == 0
-            target = "acks ≥ 60 % of floor, p99 ≤ 1.5× floor's"
-        else:
-            ok = stats["errors"] == 0 and stats["p99_us"] < limit_ms * 1000 / 2
-            target = f"no error, p99 far inside {limit_ms / 1000:g} s"
-        later = (f"; {stats['marked'] / max(acked, 1):.0%} answered \"working on it\""
-                 if name in LATER else "")
-        row(f"{name} clicks acked, {clients} clients", fmt(floor),
-            f"{fmt(stats)} ({ratio:.0%} of floor, p99 {p99_ratio:.1f}×{later})", target, ok)
-        rate = processed / took
-        row(f"{name} clicks processed, {clients} clients", "—",
-            f"{processed:,} of {acked:,} in {took:.1f} s = {rate:,.0f}/s",
-            "≥ 500/s, keeps pace with acks", rate >= 500 and processed >= acked)
+        if now["done"] - before["done"] >= acked:
+            break
+        time.sleep(0.2)
+    now = counts(db_url)
+    took = time.perf_counter() - started
+    processed = now["done"] - before["done"]
+    ratio = stats["rate"] / floor["rate"]
+    p99_ratio = stats["p99_us"] / max(floor["p99_us"], 1)
+    if clients == 50:
+        ok = ratio >= 0.6 and p99_ratio <= 1.5 and stats["errors"] == 0
+        target = "acks ≥ 60 % of floor, p99 ≤ 1.5× floor's"
+    else:
+        ok = stats["errors"] == 0 and stats["p99_us"] < limit_ms * 1000 / 2
+        target = f"no error, p99 far inside {limit_ms / 1000:g} s"
+    later = (f"; {stats['marked'] / max(acked, 1):.0%} answered \"working on it\""
+             if name in LATER else "")
+    row(f"{name} clicks acked, {clients} clients", fmt(floor),
+        f"{fmt(stats)} ({ratio:.0%} of floor, p99 {p99_ratio:.1f}×{later})", target, ok)
+    rate = processed / took
+    row(f"{name} clicks processed, {clients} clients", "—",
+        f"{processed:,} of {acked:,} in {took:.1f} s = {rate:,.0f}/s",
+        "≥ 500/s, keeps pace with acks", rate >= 500 and processed >= acked)
 
 
 def app_pids(app: subprocess.Popen) -> list[int]:
@@ -218,7 +240,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--clients", type=lambda s: [int(x) for x in s.split(",")],
                         default=[50, 200])
-    parser.add_argument("--only", default="rest,slack,feishu,memory,fanout,scale")
+    parser.add_argument("--only", default="rest,slack,feishu,dingtalk,memory,fanout,scale")
     parser.add_argument("--tasks", type=int, default=0, help="tasks to prepare (0: enough)")
     parser.add_argument("--rest-guess", type=float, default=2500, help="requests/s to "
                         "prepare distinct tasks for")
@@ -245,7 +267,8 @@ def main() -> None:
     only = set(args.only.split(","))
     run = Run(args)
     per_run = int(max(args.rest_guess, args.chat_guess) * args.seconds)
-    runs = len(args.clients) * (("rest" in only) + ("slack" in only) + ("feishu" in only))
+    runs = len(args.clients) * sum(kind in only for kind in ("rest", "slack", "feishu",
+                                                               "dingtalk"))
     need = max(args.tasks or per_run * runs, 100_000 if "memory" in only else 0)
     print(f"machine: {platform.machine()}, {__import__('os').cpu_count()} cores, "
           f"{platform.python_implementation()} {platform.python_version()}; "
@@ -254,11 +277,14 @@ def main() -> None:
     print(f"PromoPilot on PostgreSQL and the bare floor: {args.workers} worker process(es); "
           "SQLite: 1", flush=True)
 
+    from bench import dingtalk
+    from tests.fakes.dingtalk import FakeDingTalk
     from tests.fakes.feishu import FakeFeishu
     from tests.fakes.slack import FakeSlack
 
     slack, feishu = FakeSlack().start(), FakeFeishu("cli_bench", "bench-secret").start()
     fakes = {"slack": slack.api_url, "feishu": feishu.url}
+    ding = FakeDingTalk().start() if "dingtalk" in only else None
     bare_port = setup.free_port()
     bare = setup.start_bare(run.tmp, setup.server_env("sqlite://", bare_port, fakes), bare_port,
                             run.tmp / "bare.log", workers=args.workers)
@@ -282,6 +308,9 @@ def main() -> None:
                   f"{time.perf_counter() - t0:.0f} s", flush=True)
             port = setup.free_port()
             extra = dict(pair.split("=", 1) for pair in args.app_env)
+            if ding is not None and database == "postgresql":  # the stream client too
+                dingtalk.link_people(url)
+                extra = {**dingtalk.env(ding), **extra}
             workers = args.workers if database == "postgresql" else 1
             extra.setdefault("PROMOPILOT_WORKERS", str(workers))
             app = setup.start_app(setup.server_env(url, port, fakes, extra),
@@ -307,6 +336,8 @@ def main() -> None:
             if database == "postgresql" and "feishu" in only:
                 chat(run, "Feishu", setup.feishu_lines, "/feishu/events", app_url, bare_url,
                      url, 3000)
+            if database == "postgresql" and ding is not None:
+                dingtalk_clicks(run, ding, url, workers)
             if database == "postgresql" and "memory" in only and args.soak > 0:
                 soak(run, app, app_url, len(run.tasks))
             app.terminate()
@@ -318,6 +349,8 @@ def main() -> None:
                 proc.wait(20)
         slack.stop()
         feishu.stop()
+        if ding is not None:
+            ding.stop()
         setup.drop_pg(pg_name)
     if "fanout" in only:
         from bench import fanout

@@ -25,6 +25,7 @@ import base64
 import contextlib
 import hashlib
 import hmac
+import itertools
 import json
 import secrets
 import threading
@@ -38,6 +39,32 @@ from tests.fakes.ratelimit import Limit
 
 CARD_TOPIC = "/v1.0/card/instances/callback"
 MESSAGE_TOPIC = "/v1.0/im/bot/messages/get"
+
+
+def _frame(topic: str, data: dict, message_id: str) -> str:
+    """A stream CALLBACK frame as DingTalk's gateway sends it."""
+    return json.dumps({
+        "specVersion": "1.0", "type": "CALLBACK",
+        "headers": {"appId": "fake-app", "connectionId": "conn-1",
+                    "contentType": "application/json", "messageId": message_id,
+                    "time": str(int(time.time() * 1000)), "topic": topic},
+        "data": json.dumps(data, ensure_ascii=False),
+    }, ensure_ascii=False)
+
+
+def click_data(out_track_id: str, user_id: str, value: str, *, comment: str | None = None,
+               space_id: str = "cidGROUP") -> dict:
+    """A card callback's data: the button's value (and a comment) on card ``out_track_id``."""
+    params: dict[str, Any] = {"value": value}
+    if comment:
+        params["comment"] = comment
+    return {
+        "extension": "{}", "corpId": "dingcorp", "type": "actionCallback",
+        "userId": user_id, "spaceType": "IM_GROUP", "spaceId": space_id,
+        "outTrackId": out_track_id, "userIdType": 1,
+        "content": json.dumps({"cardPrivateData": {"actionIds": ["button"],
+                                                   "params": params}}),
+    }
 
 
 class FakeDingTalk:
@@ -70,6 +97,8 @@ class FakeDingTalk:
         self._tokens: set[str] = set()
         self._tickets: set[str] = set()
         self._ws: web.WebSocketResponse | None = None
+        self._sockets: list[web.WebSocketResponse] = []  # every stream client connected
+        self._ack_waiters: dict[str, asyncio.Future] = {}  # drive(): message id → its ACK
         self._lock = threading.Lock()
         self.loop: asyncio.AbstractEventLoop | None = None
         self.port = 0
@@ -122,8 +151,8 @@ class FakeDingTalk:
         self._released = asyncio.Event()
         self._started.set()
         await self._stop.wait()
-        if self._ws is not None:
-            await self._ws.close()
+        for ws in list(self._sockets):
+            await ws.close()
         await runner.cleanup()
 
     # -- test controls ----------------------------------------------------------------
@@ -175,18 +204,53 @@ class FakeDingTalk:
 
     def push(self, topic: str, data: dict, message_id: str | None = None) -> str:
         message_id = message_id or f"msg-{secrets.token_hex(8)}"
-        frame = {
-            "specVersion": "1.0", "type": "CALLBACK",
-            "headers": {"appId": "fake-app", "connectionId": "conn-1",
-                        "contentType": "application/json", "messageId": message_id,
-                        "time": str(int(time.time() * 1000)), "topic": topic},
-            "data": json.dumps(data, ensure_ascii=False),
-        }
         assert self._ws is not None and self.loop is not None, "no stream client connected"
         self.pushed_at.setdefault(message_id, time.monotonic())
         asyncio.run_coroutine_threadsafe(
-            self._ws.send_str(json.dumps(frame, ensure_ascii=False)), self.loop).result(5)
+            self._ws.send_str(_frame(topic, data, message_id)), self.loop).result(5)
         return message_id
+
+    def drive(self, clicks: list[dict], clients: int, seconds: float) -> dict:
+        """Closed-loop load for the benchmarks: ``clients`` loops on the fake's own event
+        loop, each pushing the next card callback (``click_data``) to the connected stream
+        clients in turn and waiting for its ACK. Latencies (push → ACK) in seconds, the ACKs
+        that were not ``200`` and the pushes never acknowledged within 10 s."""
+        assert self.loop is not None and self._sockets, "no stream client connected"
+        return asyncio.run_coroutine_threadsafe(
+            self._drive(clicks, clients, seconds), self.loop).result(seconds + 60)
+
+    async def _drive(self, clicks: list[dict], clients: int, seconds: float) -> dict:
+        loop = asyncio.get_running_loop()
+        pending, turn = iter(clicks), itertools.count()
+        out: dict = {"latencies": [], "refused": 0, "lost": 0, "wrapped": False}
+        deadline = loop.time() + seconds
+
+        async def one_client() -> None:
+            while loop.time() < deadline:
+                data = next(pending, None)
+                if data is None:
+                    out["wrapped"] = True  # ran out of distinct clicks
+                    return
+                message_id = f"bench-{secrets.token_hex(8)}"
+                answered = self._ack_waiters[message_id] = loop.create_future()
+                sockets = [ws for ws in self._sockets if not ws.closed]
+                started = time.monotonic()
+                await sockets[next(turn) % len(sockets)].send_str(
+                    _frame(CARD_TOPIC, data, message_id))
+                try:
+                    ack = await asyncio.wait_for(answered, 10)
+                except TimeoutError:
+                    out["lost"] += 1
+                    continue
+                finally:
+                    self._ack_waiters.pop(message_id, None)
+                out["latencies"].append(time.monotonic() - started)
+                out["refused"] += ack.get("code") != 200
+
+        started = loop.time()
+        await asyncio.gather(*(one_client() for _ in range(clients)))
+        out["seconds"] = loop.time() - started
+        return out
 
     def push_message(self, text: str, staff_id: str, conversation_id: str = "cidGROUP",
                      *, msg_id: str | None = None, conversation_type: str = "2",
@@ -208,17 +272,8 @@ class FakeDingTalk:
     def push_click(self, out_track_id: str, user_id: str, value: str, *,
                    comment: str | None = None, message_id: str | None = None,
                    space_id: str = "cidGROUP") -> str:
-        params: dict[str, Any] = {"value": value}
-        if comment:
-            params["comment"] = comment
-        data = {
-            "extension": "{}", "corpId": "dingcorp", "type": "actionCallback",
-            "userId": user_id, "spaceType": "IM_GROUP", "spaceId": space_id,
-            "outTrackId": out_track_id, "userIdType": 1,
-            "content": json.dumps({"cardPrivateData": {"actionIds": ["button"],
-                                                       "params": params}}),
-        }
-        return self.push(CARD_TOPIC, data, message_id)
+        return self.push(CARD_TOPIC, click_data(out_track_id, user_id, value, comment=comment,
+                                                space_id=space_id), message_id)
 
     def card_in(self, conversation_id: str) -> list[dict]:
         space = f"dtv1.card//IM_GROUP.{conversation_id}"
@@ -277,14 +332,23 @@ class FakeDingTalk:
         ws = web.WebSocketResponse()
         await ws.prepare(request)
         self._ws = ws
-        async for msg in ws:
-            if msg.type != WSMsgType.TEXT:
-                continue
-            ack = json.loads(msg.data)
-            message_id = (ack.get("headers") or {}).get("messageId", "")
-            with self._lock:
-                self.acks.setdefault(message_id, []).append(ack)
-                self.acked_at.setdefault(message_id, time.monotonic())
+        self._sockets.append(ws)
+        try:
+            async for msg in ws:
+                if msg.type != WSMsgType.TEXT:
+                    continue
+                ack = json.loads(msg.data)
+                message_id = (ack.get("headers") or {}).get("messageId", "")
+                waiter = self._ack_waiters.get(message_id)
+                if waiter is not None:  # drive(): the benchmark's own pushes
+                    if not waiter.done():
+                        waiter.set_result(ack)
+                    continue
+                with self._lock:
+                    self.acks.setdefault(message_id, []).append(ack)
+                    self.acked_at.setdefault(message_id, time.monotonic())
+        finally:
+            self._sockets.remove(ws)
         return ws
 
     # -- open API ---------------------------------------------------------------------

@@ -21,12 +21,13 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from Crypto.Cipher import AES
 
+from tests.fakes.keepalive import KeepAliveServer
 from tests.fakes.ratelimit import Limit, retry_after_header
 
 BOT_OPEN_ID = "ou_bot_promopilot"
@@ -74,7 +75,7 @@ class FakeFeishu:
         self.held = 0  # creates carried out whose answer is being held
         self._release = threading.Event()
         self.lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.server = KeepAliveServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True  # a held answer never blocks the fake's shutdown
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)

@@ -25,12 +25,13 @@ import threading
 import time
 import urllib.parse
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import httpx
 from slack_sdk.signature import SignatureVerifier
 
+from tests.fakes.keepalive import KeepAliveServer
 from tests.fakes.ratelimit import Limit, retry_after_header
 
 BOT_TOKEN = "xoxb-test-1234-promopilot"
@@ -61,7 +62,7 @@ class FakeSlack:
         self.socket: FakeSocketMode | None = None
         self.post_limit: Limit | None = None  # per channel: chat.postMessage
         self.update_limit: Limit | None = None  # per workspace: chat.update (Tier 3)
-        self.server = _Server(("127.0.0.1", 0), self._handler())
+        self.server = KeepAliveServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"
@@ -260,10 +261,6 @@ class FakeSlack:
             do_GET = do_POST  # noqa: N815
 
         return Handler
-
-
-class _Server(ThreadingHTTPServer):
-    request_queue_size = 128  # 50 channels posting at once: the default backlog of 5 refused some
 
 
 class FakeSocketMode:
