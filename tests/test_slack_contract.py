@@ -544,7 +544,13 @@ def test_deleted_card_message_is_posted_again_on_the_next_update(live, fake):
     again = fake.wait_for("chat.postMessage", where=lambda c: "Bob Builder" in json.dumps(
         c.body.get("blocks"), ensure_ascii=False))[0]
     assert again.body["channel"] == CHANNEL
-    with db.session() as s:
-        msg = s.exec(select(ChatMessage).where(ChatMessage.chat == "slack",
-                                               ChatMessage.card_key == f"task:{task_id}")).one()
-        assert msg.message_ref and msg.message_ref != first.ts
+
+    def ref() -> str:  # stored once the app has Slack's answer (just after the fake saw it)
+        with db.session() as s:
+            return s.exec(select(ChatMessage).where(
+                ChatMessage.chat == "slack", ChatMessage.card_key == f"task:{task_id}")
+            ).one().message_ref
+    deadline = time.monotonic() + 10
+    while not ref() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert ref() and ref() != first.ts

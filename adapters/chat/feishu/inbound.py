@@ -30,21 +30,19 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from adapters.chat.feishu.adapter import FeishuAdapter, FeishuUser
-from adapters.chat.feishu.render import COMMENT_FIELD, VALUE_KEY, render
+from adapters.chat.feishu.render import COMMENT_FIELD, VALUE_KEY
 from adapters.chat.feishu.shape import card_problem, message_problem
+from adapters.chat.feishu.shown import CHAT, current_card
 from bot.core import outbox
-from bot.core.delivery import hold_loaded
 from bot.core.i18n import Term, t
 from bot.core.inbox import InboxWorker
 from bot.core.users import by_chat, link
-from cards.builders import BUILDERS
 from cards.model import Card
 from commands.router import Inbound, Reply, router
 from storage.db import Database
 from storage.models import ChatIdentity, ChatMessage, InboxEvent, OutboxMessage, Task, User
 
 log = logging.getLogger(__name__)
-CHAT = "feishu"
 MISS_TTL = 60.0  # seconds an unknown open_id is not looked up again
 TASK_KINDS = {"task", "notice", "result"}  # what the "task" builder makes
 ANSWER_WITHIN = 2.0  # seconds a click waits for its result (Feishu allows 3 for the answer)
@@ -372,33 +370,7 @@ class FeishuInbound:
 
     def _current_card(self, chat_id: str, message_id: str | None,
                       task_id: int | None = None) -> dict | None:
-        """The clicked card as the database says now (locked after a decision). A task's
-        card is found by its key (indexed); only other cards by message id (a scan)."""
-        if not message_id:
-            return None
-        with self.db.read() as session:
-            hold_loaded(session)  # the builder's parts share what it loaded (12 → 8 reads)
-            shown = session.exec(select(ChatMessage).where(
-                ChatMessage.chat == CHAT, ChatMessage.channel_id == chat_id,
-                ChatMessage.card_key == f"task:{task_id}",
-                ChatMessage.message_ref == message_id)).first() if task_id else None
-            shown = shown or session.exec(select(ChatMessage).where(
-                ChatMessage.chat == CHAT, ChatMessage.message_ref == message_id)).first()
-            if shown is None or not shown.card_key:
-                return None
-            last = session.exec(select(OutboxMessage).where(
-                OutboxMessage.chat == CHAT, OutboxMessage.channel_id == shown.channel_id,
-                OutboxMessage.card_key == shown.card_key, OutboxMessage.kind == "card")
-                .order_by(OutboxMessage.id.desc())).first()
-            if last is not None:
-                builder, params = last.payload.get("builder"), last.payload.get("params", {})
-            elif shown.card_key.startswith("task:") and shown.task_id:
-                builder, params = "task", {"task_id": shown.task_id}
-            else:
-                return None
-            build = BUILDERS.get(builder or "")
-            card = build(session, params, self.lang) if build else None
-        return render(card, self.lang) if card is not None else None
+        return current_card(self.db, self.lang, chat_id, message_id, task_id)
 
     @staticmethod
     def _toast(kind: str, text: str) -> P2CardActionTriggerResponse:
