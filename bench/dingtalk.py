@@ -96,19 +96,14 @@ def floor(fake, clients: int, seconds: float, tmp: Path) -> dict:
     """The bare SDK client acknowledging at once, driven like PromoPilot."""
     script = tmp / "bare_dingtalk.py"
     script.write_text(BARE_CLIENT)
-    before = len(fake._sockets)
+    before = fake.connected
     bare = subprocess.Popen([sys.executable, str(script), fake.url, fake.client_id,
                              fake.client_secret], stdout=subprocess.DEVNULL,
                             stderr=(tmp / "bare-dingtalk.log").open("ab"))
     try:
-        fake.wait_until(lambda: len(fake._sockets) > before, 30, "the bare stream client")
-        others = fake._sockets[:before]
-        fake._sockets[:before] = []  # only the bare client hears these pushes
-        try:
-            clicks = [{"outTrackId": f"bare-{i}", "content": "{}"} for i in range(400_000)]
-            return stats(fake.drive(clicks, clients, seconds))
-        finally:
-            fake._sockets[:0] = others
+        fake.wait_until(lambda: fake.connected > before, 30, "the bare stream client")
+        clicks = [{"outTrackId": f"bare-{i}", "content": "{}"} for i in range(400_000)]
+        return stats(fake.drive(clicks, clients, seconds, newest_only=True))
     finally:
         bare.terminate()
         bare.wait(10)
@@ -125,5 +120,5 @@ def stats(out: dict) -> dict:
 def wait_connected(fake, workers: int, timeout: float = 30) -> None:
     """Every PromoPilot worker process has opened its stream."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and len(fake._sockets) < workers:
+    while time.monotonic() < deadline and fake.connected < workers:
         time.sleep(0.1)

@@ -516,17 +516,17 @@ def test_a_slow_card_read_still_answers_in_time_with_the_toast(env, monkeypatch)
     """The claim is done inside the budget but reading the card back is slow (a busy
     database): the answer still leaves before Feishu's 3 s, with the result's toast and
     without the card, whose update follows as a message patch."""
-    from adapters.chat.feishu.inbound import FeishuInbound
+    from adapters.chat.feishu import inbound
 
     task_id = new_notice(env)
     sent = card_of(env, task_id)
-    read = FeishuInbound._current_card
+    read = inbound.current_card
 
-    def slow(self, *args, **kwargs):
+    def slow(*args, **kwargs):
         time.sleep(3.5)
-        return read(self, *args, **kwargs)
+        return read(*args, **kwargs)
 
-    monkeypatch.setattr(FeishuInbound, "_current_card", slow)
+    monkeypatch.setattr(inbound, "current_card", slow)
     started = time.monotonic()
     answer = env.post(card_action(button(sent.card, "认领"), open_id="ou_lina", chat_id=CHAT,
                                   message_id=sent.message_id, token=TOKEN))
@@ -535,7 +535,7 @@ def test_a_slow_card_read_still_answers_in_time_with_the_toast(env, monkeypatch)
     body = answer.json()
     assert body["toast"]["type"] == "success" and "认领了任务" in body["toast"]["content"]
     assert "card" not in body
-    monkeypatch.setattr(FeishuInbound, "_current_card", read)
+    monkeypatch.setattr(inbound, "current_card", read)
     assert task(env, task_id).state == "claimed"
     env.drain()
     assert "认领" not in [b["text"]["content"] for b in _buttons(card_of(env, task_id).card)]

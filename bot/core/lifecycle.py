@@ -185,7 +185,8 @@ def apply(
         before = session.execute(
             select(Task.state).where(Task.id == task_id).with_for_update()
         ).scalar_one_or_none()
-    row = connection(session).execute(
+    conn = connection(session)
+    row = conn.execute(
         _transition(action, claimant_guard, expected_version is not None), {
             "p_task": task_id, "p_now": utcnow(), "p_actor": actor.user_id, "p_comment": comment,
             "p_version": expected_version}).first()
@@ -193,7 +194,7 @@ def apply(
     if task is None:
         raise _why_not(session, task_id, rule, actor, claimant_guard, expected_version)
     outcome = Outcome(task.id or task_id, action, before or "", task.state, task.version)
-    connection(session).execute(_audit_insert(), {
+    conn.execute(_audit_insert(), {
         "task_id": task_id, "actor": actor.name, "action": action,
         "from_state": outcome.before, "to_state": outcome.after, "event_id": event_id,
         "detail": {**(detail or {}), **({"comment": comment} if comment else {})},

@@ -210,16 +210,24 @@ class FakeDingTalk:
             self._ws.send_str(_frame(topic, data, message_id)), self.loop).result(5)
         return message_id
 
-    def drive(self, clicks: list[dict], clients: int, seconds: float) -> dict:
+    @property
+    def connected(self) -> int:
+        """Stream clients connected now."""
+        return sum(not ws.closed for ws in self._sockets)
+
+    def drive(self, clicks: list[dict], clients: int, seconds: float, *,
+              newest_only: bool = False) -> dict:
         """Closed-loop load for the benchmarks: ``clients`` loops on the fake's own event
         loop, each pushing the next card callback (``click_data``) to the connected stream
         clients in turn and waiting for its ACK. Latencies (push → ACK) in seconds, the ACKs
-        that were not ``200`` and the pushes never acknowledged within 10 s."""
+        that were not ``200`` and the pushes never acknowledged within 10 s. ``newest_only``: push
+        to the client that connected last (a floor beside the app's own)."""
         assert self.loop is not None and self._sockets, "no stream client connected"
         return asyncio.run_coroutine_threadsafe(
-            self._drive(clicks, clients, seconds), self.loop).result(seconds + 60)
+            self._drive(clicks, clients, seconds, newest_only), self.loop).result(seconds + 60)
 
-    async def _drive(self, clicks: list[dict], clients: int, seconds: float) -> dict:
+    async def _drive(self, clicks: list[dict], clients: int, seconds: float,
+                     newest_only: bool) -> dict:
         loop = asyncio.get_running_loop()
         pending, turn = iter(clicks), itertools.count()
         out: dict = {"latencies": [], "refused": 0, "lost": 0, "wrapped": False}
@@ -234,6 +242,8 @@ class FakeDingTalk:
                 message_id = f"bench-{secrets.token_hex(8)}"
                 answered = self._ack_waiters[message_id] = loop.create_future()
                 sockets = [ws for ws in self._sockets if not ws.closed]
+                if newest_only:
+                    sockets = sockets[-1:]
                 started = time.monotonic()
                 await sockets[next(turn) % len(sockets)].send_str(
                     _frame(CARD_TOPIC, data, message_id))

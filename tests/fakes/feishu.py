@@ -76,7 +76,6 @@ class FakeFeishu:
         self._release = threading.Event()
         self.lock = threading.Lock()
         self.server = KeepAliveServer(("127.0.0.1", 0), self._handler())
-        self.server.daemon_threads = True  # a held answer never blocks the fake's shutdown
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 

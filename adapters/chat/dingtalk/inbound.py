@@ -15,7 +15,6 @@ import asyncio
 import json
 import logging
 import secrets
-import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
@@ -57,16 +56,10 @@ class Inbox:
 
     def start(self, event_id: int) -> Future:
         """Process a stored frame now; if it is slow, say so to the person. Called on the
-        stream's event loop, the check is a timer on that loop (it was a thread per click:
+        stream's event loop: the check is a timer on that loop (it was a thread per click,
         hundreds of sleeping threads at a peak)."""
         future = self.worker.submit(event_id)
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:  # from a plain thread: a timer thread of its own
-            timer = threading.Timer(SLOW, self._working, args=(future, event_id))
-            timer.daemon = True
-            timer.start()
-            return future
+        loop = asyncio.get_running_loop()
         loop.call_later(SLOW, self._if_slow, loop, future, event_id)
         return future
 

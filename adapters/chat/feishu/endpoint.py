@@ -27,14 +27,13 @@ from fastapi.responses import JSONResponse
 from lark_oapi.api.im.v1.model.p2_im_message_receive_v1 import P2ImMessageReceiveV1
 from lark_oapi.event.callback.model.p2_card_action_trigger import P2CardActionTrigger
 
-from adapters.chat.feishu.inbound import CHAT, FeishuInbound, refused
+from adapters.chat.feishu.inbound import ANSWER_WITHIN, CHAT, FeishuInbound, refused
 from adapters.chat.feishu.security import Rejected, open_request
 from adapters.chat.feishu.settings import FeishuSettings
 from adapters.chat.feishu.shape import card_problem, message_problem
 from bot.core.i18n import t
 
 log = logging.getLogger(__name__)
-ANSWER_WITHIN = 2.0  # seconds a click may wait for its result (Feishu allows 3 for the answer)
 DEADLINE = 2.5  # seconds after arrival by which every click's answer leaves
 STORE_BUDGET = 2.9  # an event not stored by then is refused, for Feishu to send it again
 MESSAGE, CARD_ACTION = "im.message.receive_v1", "card.action.trigger"
@@ -124,13 +123,12 @@ async def _reply(inbound: FeishuInbound, result: dict, started: float, pace: Pac
     begun = time.monotonic()
     job = asyncio.ensure_future(asyncio.to_thread(inbound.click_reply, result))
     try:
-        reply = await asyncio.wait_for(asyncio.shield(job),
-                                       max(DEADLINE - (begun - started), 0.05))
+        return await asyncio.wait_for(asyncio.shield(job),
+                                      max(DEADLINE - (begun - started), 0.05))
     except TimeoutError:
-        pace.replied(time.monotonic() - begun)
         return inbound.click_reply(result, card=False)
-    pace.replied(time.monotonic() - begun)
-    return reply
+    finally:
+        pace.replied(time.monotonic() - begun)
 
 
 async def click(inbound: FeishuInbound, payload: dict, started: float, pace: Pace) -> dict:

@@ -323,8 +323,8 @@ class FeishuInbound:
         reply = _toast(result.get("kind", "info"), str(result.get("text", "")))
         if not card:
             return reply
-        shown = self._current_card(str(result.get("chat", "")), result.get("message"),
-                                   result.get("task_id"))
+        shown = current_card(self.db, self.lang, str(result.get("chat", "")),
+                             result.get("message"), result.get("task_id"))
         if shown is not None:
             reply["card"] = {"type": "raw", "data": shown}
         return reply
@@ -367,10 +367,6 @@ class FeishuInbound:
                 result.update(kind="info", text=t("ok.duplicate", self.lang, task_id=task.id,
                                                   state=Term(f"state.{task.state}")))
         return result
-
-    def _current_card(self, chat_id: str, message_id: str | None,
-                      task_id: int | None = None) -> dict | None:
-        return current_card(self.db, self.lang, chat_id, message_id, task_id)
 
     @staticmethod
     def _toast(kind: str, text: str) -> P2CardActionTriggerResponse:
