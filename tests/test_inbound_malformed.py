@@ -188,26 +188,6 @@ def test_feishu_events_in_odd_shapes_are_refused_with_feishus_non_retry_answer(f
     assert state(seeded) == before
 
 
-def test_feishu_long_connection_events_are_checked_too(feishu, seeded, caplog):
-    """The SDK builds typed events there; a text field may still hold a number."""
-    from lark_oapi.api.im.v1 import P2ImMessageReceiveV1
-    from lark_oapi.event.callback.model.p2_card_action_trigger import P2CardActionTrigger
-
-    _, inbound = feishu
-    before = state(seeded)
-    caplog.set_level(logging.INFO)
-    bad_message = {**MESSAGE, "message": {**MESSAGE["message"], "chat_id": 42}}
-    inbound.on_message(P2ImMessageReceiveV1(_feishu("im.message.receive_v1", bad_message)))
-    bad_click = {**CLICK, "operator": {"open_id": 7}}
-    answer = inbound.on_card_action(P2CardActionTrigger(_feishu("card.action.trigger",
-                                                                bad_click)))
-    assert answer.toast.type == "error"
-    assert answer.toast.content == t("inbound.unreadable_click", "zh-CN")
-    assert len(refusals(caplog, "feishu event refused")) == 2
-    assert not errors(caplog)
-    assert state(seeded) == before
-
-
 def test_dingtalk_frames_in_odd_shapes_are_refused_and_the_sender_told(seeded, caplog):
     from adapters.chat.dingtalk.inbound import Inbox
     from adapters.chat.dingtalk.settings import DingTalkSettings

@@ -3,7 +3,7 @@
 Speaks the documented wire format: tenant access token, IM message create (with ``uuid``
 de-duplication: a request with a uuid seen within the hour creates nothing and answers the
 first message) and patch, contact user lookup, bot info, the long-connection endpoint
-discovery (always refused: there is no websocket gateway here). It can answer rate limits
+discovery (refused unless ``gateway`` is a ``feishu_ws.FakeFeishuGateway``). It can answer rate limits
 on demand, and hold the answer to a create it has carried out (``hold`` / ``release``), as
 when the answer is lost on the way. With ``app_limit`` (every IM call of the app: HTTP 429,
 code 99991400 and the ``x-ogw-ratelimit-*`` headers) or ``chat_limit`` (messages to one chat:
@@ -72,6 +72,7 @@ class FakeFeishu:
         self.uuid_window = 3600.0  # seconds a uuid de-duplicates (Feishu: one hour)
         self.creates: list[dict] = []  # every create request's body, duplicates included
         self.hold_creates = 0
+        self.gateway: Any = None  # a feishu_ws.FakeFeishuGateway: the long connection's
         self.held = 0  # creates carried out whose answer is being held
         self._release = threading.Event()
         self.lock = threading.Lock()
@@ -165,7 +166,7 @@ class FakeFeishu:
                                        "tenant_access_token": self.token})
             return h._answer(200, {"code": 10014, "msg": "app secret invalid"})
         if path == "/callback/ws/endpoint":
-            return h._answer(200, {"code": 1000040343, "msg": "fake: no websocket gateway"})
+            return self._endpoint(h, body)
         if h.headers.get("Authorization") != f"Bearer {self.token}":
             return h._answer(400, {"code": 99991663, "msg": "Invalid access token"})
         if path == "/open-apis/bot/v3/info":
@@ -201,6 +202,17 @@ class FakeFeishu:
             if method == "PATCH":
                 return self._patch(h, path.rsplit("/", 1)[1], body)
         return h._answer(404, {"code": 404, "msg": f"fake has no {method} {path}"})
+
+    def _endpoint(self, h: Any, body: dict) -> None:
+        """Long-connection discovery: the gateway's address for the app's credentials."""
+        if self.gateway is None:
+            return h._answer(200, {"code": 1000040343, "msg": "fake: no websocket gateway"})
+        if body.get("AppID") != self.app_id or body.get("AppSecret") != self.app_secret:
+            return h._answer(200, {"code": 514, "msg": "app credentials invalid"})
+        return h._answer(200, {"code": 0, "msg": "ok", "data": {
+            "URL": self.gateway.url, "ClientConfig": {
+                "ReconnectCount": -1, "ReconnectInterval": 1, "ReconnectNonce": 0,
+                "PingInterval": 120}}})
 
     def _over_limit(self, h: Any, method: str, path: str, body: dict) -> bool:
         """Answer a request over the app's or the chat's limit, as Feishu does."""

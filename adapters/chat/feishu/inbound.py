@@ -1,13 +1,14 @@
 """What Feishu tells us: group messages that @-mention the bot and card button clicks.
 
-Both receive paths (the HTTP endpoint and the long connection) hand the SDK's typed events
-to one ``FeishuInbound``. Each is stored in the inbox before Feishu gets its answer
-(``bot.core.inbox``): a message keyed by its message id (Feishu re-delivers at 15 s, 5 min,
-1 h, 6 h), a click by its event id, so a re-delivered or double click changes state once,
-and an event acknowledged by a process that then died is finished by the next one. Replies
-to messages go through the outbox (retried, rate limited, never doubled); a click is
-answered inside Feishu's 3 s with a toast and the card as it is now — or, when the work
-takes longer, "working on it", and the result arrives as a card update or private message.
+Both receive paths (the HTTP endpoint and the long connection) answer through
+``endpoint.dispatch``, which works with one ``FeishuInbound``. Each event is stored in the
+inbox before Feishu gets its answer (``bot.core.inbox``): a message keyed by its message id
+(Feishu re-delivers at 15 s, 5 min, 1 h, 6 h), a click by its event id, so a re-delivered or
+double click changes state once, and an event acknowledged by a process that then died is
+finished by the next one. Replies to messages go through the outbox (retried, rate limited,
+never doubled); a click is answered inside Feishu's 3 s with a toast and the card as it is
+now — or, when the work takes longer, "working on it", and the result arrives as a card
+update or private message.
 """
 
 from __future__ import annotations
@@ -15,23 +16,20 @@ from __future__ import annotations
 import json
 import logging
 import re
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
 from lark_oapi.api.im.v1.model.p2_im_message_receive_v1 import P2ImMessageReceiveV1
-from lark_oapi.core.json import JSON
 from lark_oapi.event.callback.model.p2_card_action_trigger import (
     P2CardActionTrigger,
-    P2CardActionTriggerResponse,
 )
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from adapters.chat.feishu.adapter import FeishuAdapter, FeishuUser
+from adapters.chat.feishu.pace import Pace
 from adapters.chat.feishu.render import COMMENT_FIELD, VALUE_KEY
-from adapters.chat.feishu.shape import card_problem, message_problem
 from adapters.chat.feishu.shown import CHAT, current_card
 from bot.core import outbox
 from bot.core.i18n import Term, t
@@ -45,9 +43,7 @@ from storage.models import ChatIdentity, ChatMessage, InboxEvent, OutboxMessage,
 log = logging.getLogger(__name__)
 MISS_TTL = 60.0  # seconds an unknown open_id is not looked up again
 TASK_KINDS = {"task", "notice", "result"}  # what the "task" builder makes
-ANSWER_WITHIN = 2.0  # seconds a click waits for its result (Feishu allows 3 for the answer)
 _MENTION_KEY = re.compile(r"@_user_\d+|@_all")
-
 
 
 def summary(card: Card) -> str:
@@ -57,16 +53,6 @@ def summary(card: Card) -> str:
         lines.append(" | ".join(card.table_header))
         lines += [" | ".join(line.cells) for line in card.table[:20]]
     return "\n".join(line for line in lines if line)
-
-
-def _left(started: float) -> float:
-    """What remains of the time a click may wait for its answer (storing it took some)."""
-    return max(0.2, ANSWER_WITHIN - (time.monotonic() - started))
-
-
-def _raw(data: Any) -> dict:
-    """An SDK event as the plain JSON Feishu sent (to store it, and rebuild it later)."""
-    return json.loads(JSON.marshal(data))
 
 
 def refused(kind: str, raw: Any, why: str) -> None:
@@ -112,7 +98,7 @@ class FeishuInbound:
         self.inbox = inbox or InboxWorker(db)
         self.inbox.register(CHAT, self.process)
         self.bot_open_id: str | None = None
-        self.work_seconds = 0.05  # moving average of one event's work, on its worker
+        self.pace = Pace()  # recent timings: may a click's answer wait for its result?
         self._misses: dict[str, float] = {}  # open_id → until when "nobody we know"
 
     # -- people ------------------------------------------------------------------------
@@ -160,27 +146,6 @@ class FeishuInbound:
 
     # -- messages ----------------------------------------------------------------------
 
-    def on_message(self, data: P2ImMessageReceiveV1,
-                   stored: threading.Event | None = None) -> None:
-        """The long connection's path (a thread of its own): store, then wait for the work.
-        ``stored`` is set once the event is safe in the inbox (the caller may answer)."""
-        started = time.monotonic()
-        raw = _raw(data)
-        why = message_problem(raw)
-        if why is not None:  # refused: nothing stored, nothing routed
-            refused("message", raw, why)
-            if stored is not None:
-                stored.set()
-            return
-        delivery = self.message_key(data)
-        if delivery is None:
-            return
-        event_id = self.inbox.accept(delivery, CHAT, "message", raw)
-        if stored is not None:
-            stored.set()
-        if event_id is not None:  # None: re-delivered, the first one is answered
-            self.inbox.call(event_id, _left(started))  # usually done before the answer goes
-
     def message_key(self, data: P2ImMessageReceiveV1) -> str | None:
         """The inbox key of a message meant for us; None for one we ignore."""
         message, sender = data.event.message, data.event.sender  # type: ignore[union-attr]
@@ -192,8 +157,8 @@ class FeishuInbound:
         return f"feishu:msg:{delivery}" if delivery else None
 
     def process(self, event: InboxEvent, inline: Callable[[], bool]) -> dict:
-        """Inbox handler: the work of one stored message or click (timed: ``work_seconds``
-        tells the endpoint whether a new click's result can come inside the budget)."""
+        """Inbox handler: the work of one stored message or click (timed: ``pace.work``
+        tells whether a new click's result can come inside the budget)."""
         started = time.monotonic()
         try:
             if event.kind == "card":
@@ -201,7 +166,7 @@ class FeishuInbound:
             self._work_message(P2ImMessageReceiveV1(event.payload))
             return {}
         finally:
-            self.work_seconds += 0.2 * (time.monotonic() - started - self.work_seconds)
+            self.pace.work.add(time.monotonic() - started)
 
     def _work_message(self, data: P2ImMessageReceiveV1) -> None:
         message, sender = data.event.message, data.event.sender  # type: ignore[union-attr]
@@ -278,27 +243,6 @@ class FeishuInbound:
 
     # -- card buttons ------------------------------------------------------------------
 
-    def on_card_action(self, data: P2CardActionTrigger,
-                       stored: threading.Event | None = None) -> P2CardActionTriggerResponse:
-        """The long connection's path (a thread of its own); HTTP has ``endpoint.click``."""
-        started = time.monotonic()
-        raw = _raw(data)
-        why = card_problem(raw)
-        if why is not None:
-            refused("card", raw, why)
-            if stored is not None:
-                stored.set()
-            return self._toast("error", t("inbound.unreadable_click", self.lang))
-        key = self.click_key(data)
-        if key is None:
-            return self._toast("error", t("feishu.not_a_button", self.lang))
-        event_id = self.inbox.accept(key, CHAT, "card", raw)
-        if stored is not None:
-            stored.set()
-        result = self.redelivered(key) if event_id is None else \
-            self.inbox.call(event_id, _left(started))
-        return self.click_answer(result)
-
     def click_key(self, data: P2CardActionTrigger) -> str | None:
         """The inbox key of a click on one of our buttons; None for anything else."""
         event = data.event
@@ -308,10 +252,6 @@ class FeishuInbound:
             return None
         delivery = (data.header.event_id if data.header else None) or event.token
         return f"feishu:card:{delivery}" if delivery else f"feishu:card:anon:{id(data)}"
-
-    def click_answer(self, result: dict | None) -> P2CardActionTriggerResponse:
-        """``click_reply`` as the SDK's response object (the long connection marshals it)."""
-        return P2CardActionTriggerResponse(self.click_reply(result))
 
     def click_reply(self, result: dict | None, *, card: bool = True) -> dict:
         """Feishu's answer to a click in its wire shape: the result's toast and the card as
@@ -367,10 +307,6 @@ class FeishuInbound:
                 result.update(kind="info", text=t("ok.duplicate", self.lang, task_id=task.id,
                                                   state=Term(f"state.{task.state}")))
         return result
-
-    @staticmethod
-    def _toast(kind: str, text: str) -> P2CardActionTriggerResponse:
-        return P2CardActionTriggerResponse(_toast(kind, text))
 
 
 def _toast(kind: str, text: str) -> dict:

@@ -2,56 +2,120 @@
 
 lark-oapi's ``ws.Client`` runs on a module-level event loop captured at import, so it gets
 its own thread with a fresh loop installed as that module's ``loop``, and is constructed
-there too. Events reach the same
-``FeishuInbound`` handlers as the HTTP endpoint; the SDK answers card callbacks with what
-the handler returns.
+there too. The SDK calls its event handler synchronously on that loop and writes back what
+it returns, so one click waiting for its result (up to 2 s) held every event behind it on
+the one connection. Here each event frame is answered by ``endpoint.dispatch`` instead, as
+the HTTP endpoint answers it: stored on a thread, the result awaited on the loop, the answer
+out by the same deadline (``pace``). An event that could not be stored is answered with an
+error code, so Feishu delivers it again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import http
+import json
 import logging
 import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from lark_oapi.core.enum import LogLevel
+from lark_oapi.core.json import JSON
 from lark_oapi.event.dispatcher_handler import EventDispatcherHandler
 
-from adapters.chat.feishu.inbound import FeishuInbound
+from adapters.chat.feishu.endpoint import NotStored, dispatch
+from adapters.chat.feishu.inbound import FeishuInbound, refused
 from adapters.chat.feishu.settings import FeishuSettings
 
 log = logging.getLogger(__name__)
+THREADS = 16  # the loop's threads for the inbox stores and card reads (the default is 6)
 
 
-def build_event_handler(inbound: FeishuInbound) -> EventDispatcherHandler:
-    # The long connection is authenticated by app id/secret, so no token/key checks here.
-    return (EventDispatcherHandler.builder("", "")
-            .register_p2_im_message_receive_v1(inbound.on_message)
-            .register_p2_card_action_trigger(inbound.on_card_action)
-            .build())
+def _client_type() -> type:
+    """lark-oapi's ws client, its data frames answered by ``answer`` (set on the instance).
+    Imported here: the SDK's module takes the current event loop when first imported."""
+    import lark_oapi.ws.client as ws_client
+    from lark_oapi.ws import const
+    from lark_oapi.ws.enum import MessageType
+
+    class Client(ws_client.Client):
+        answer: Any = None  # async (payload bytes, started) -> lark_oapi.ws.model.Response
+
+        async def _handle_data_frame(self, frame: Any) -> None:
+            started = time.monotonic()
+            headers = {header.key: header.value for header in frame.headers}
+            if headers.get(const.HEADER_TYPE) != MessageType.EVENT.value:
+                return  # old-style card callbacks: the SDK answers nothing here either
+            payload = frame.payload
+            parts = int(headers.get(const.HEADER_SUM) or 1)
+            if parts > 1:  # a large event comes in parts
+                payload = self._combine(headers.get(const.HEADER_MESSAGE_ID, ""), parts,
+                                        int(headers.get(const.HEADER_SEQ) or 0), payload)
+                if payload is None:
+                    return
+            response = await self.answer(payload, started)
+            took = frame.headers.add()
+            took.key, took.value = const.HEADER_BIZ_RT, str(int((time.monotonic() - started) * 1000))
+            frame.payload = JSON.marshal(response).encode()
+            await self._write_message(frame.SerializeToString())
+
+    return Client
 
 
 class LongConnection:
     def __init__(self, settings: FeishuSettings, inbound: FeishuInbound) -> None:
         self.settings = settings
-        self.handler = build_event_handler(inbound)
-        self.client: Any = None  # lark_oapi.ws.client.Client, built in its thread
+        self.inbound = inbound
+        self.client: Any = None  # the Client of ``_client_type``, built in its thread
         self.thread: threading.Thread | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
 
+    async def answer(self, raw: bytes, started: float) -> Any:
+        """The SDK's ``Response`` to one event frame: 200 with the answer's JSON (base64, as
+        the SDK sends it), or 500 when the event was not stored (Feishu sends it again)."""
+        from lark_oapi.ws.model import Response
+
+        try:
+            payload = json.loads(raw)
+        except ValueError:
+            payload = None
+        if not isinstance(payload, dict):
+            refused("event", {}, "not a JSON object")
+            return Response(code=http.HTTPStatus.OK)
+        try:
+            result = await dispatch(self.inbound, payload, started)
+        except NotStored as exc:
+            log.error("feishu event not stored; refused so Feishu sends it again",
+                      extra={"reason": str(exc), "receive_mode": "long connection"})
+            return Response(code=http.HTTPStatus.INTERNAL_SERVER_ERROR)
+        except Exception:  # noqa: BLE001 - stored (or refused) already; Feishu gets an answer
+            log.exception("feishu event handling failed")
+            return Response(code=http.HTTPStatus.OK)
+        response = Response(code=http.HTTPStatus.OK)
+        if result:
+            response.data = base64.b64encode(JSON.marshal(result).encode())
+        return response
+
     def _run(self) -> None:
         self.loop = asyncio.new_event_loop()
+        self.loop.set_default_executor(ThreadPoolExecutor(THREADS, "feishu-ws"))
         asyncio.set_event_loop(self.loop)
-        import lark_oapi.ws.client as ws_client  # imported here: it takes the current loop
+        client_type = _client_type()
+        import lark_oapi.ws.client as ws_client
 
         ws_client.loop = self.loop  # the SDK schedules everything on this module global
         try:
-            # Built here: its constructor schedules a cache task on the current loop.
-            self.client = ws_client.Client(
+            # Built here: its constructor schedules a cache task on the current loop. The
+            # long connection is authenticated by app id/secret: no token or key checks.
+            self.client = client_type(
                 self.settings.app_id, self.settings.app_secret.get_secret_value(),
-                event_handler=self.handler, domain=self.settings.base_url,
-                log_level=LogLevel.WARNING)
+                event_handler=EventDispatcherHandler.builder("", "").build(),
+                domain=self.settings.base_url, log_level=LogLevel.WARNING)
+            self.client.answer = self.answer
             self.client.start()
         except RuntimeError as exc:  # the loop was stopped by ``stop()``
             log.info("feishu long connection stopped", extra={"reason": str(exc)[:200]})
@@ -75,6 +139,7 @@ class LongConnection:
         except Exception as exc:  # noqa: BLE001 - shutting down anyway
             log.warning("feishu long connection close", extra={"error": repr(exc)[:200]})
         finally:
+            loop.run_until_complete(loop.shutdown_default_executor())
             loop.close()
 
     async def start(self) -> None:
