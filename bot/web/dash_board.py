@@ -38,13 +38,12 @@ def _params(request: Request) -> dict[str, str]:
 
 def board_context(session, f: data.Filters, viewer: Viewer, lang: str,
                   now: datetime | None = None) -> dict:
-    found = data.rows(session, f, now)
-    cols = data.columns(found)
+    cols, counts = data.board(session, f, now)
     shown = [r for c in cols for r in c["rows"]]
     buttons = {r.task.id: [button(a, r.task, lang, style) for a, style in
                            BUTTONS_BY_STATE.get(r.task.state, [])] for r in shown}
-    return {"columns": cols, "total": len(found), "buttons": buttons,
-            "overdue": sum(r.overdue for r in found), "at_risk": sum(r.at_risk for r in found),
+    return {"columns": cols, "total": counts.total, "buttons": buttons,
+            "overdue": counts.overdue, "at_risk": counts.at_risk,
             "platforms": data.platform_names(session, lang),
             "states": {s: t(f"state.{s}", lang) for _, states in data.COLUMNS for s in states},
             "acting": viewer.acting_fields(), "limit": MAX_REASON}

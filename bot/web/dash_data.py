@@ -12,10 +12,11 @@ submitted yet and the deadline is within ``AT_RISK`` (24 h).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, or_
+from sqlalchemy import Text, case, cast, func, or_
 from sqlmodel import Session, select
 
 from bot.core.i18n import t
@@ -37,6 +38,7 @@ COLUMNS: list[tuple[str, tuple[str, ...]]] = [
     ("result", ("accepted", "running")),
     ("closed", ("finished", "skipped", "expired")),
 ]
+SOONEST_FIRST = (Task.deadline.is_(None), Task.deadline, Task.id)
 FILTER_KEYS = ("platform", "state", "owner", "shop", "category", "q", "closed")
 
 
@@ -71,19 +73,34 @@ class Row:
     at_risk: bool
 
 
+def _json(text: str | None) -> object:
+    try:
+        return json.loads(text) if text else None
+    except ValueError:
+        return None
+
+
 def _listed(value: object) -> list[str]:
     found = value if isinstance(value, list) else ([value] if value else [])
     return [str(v) for v in found if str(v).strip()]
 
 
-def shops_of(campaign: Campaign) -> list[str]:
-    req = campaign.requirements if isinstance(campaign.requirements, dict) else {}
+def _shops(requirements: object) -> list[str]:
+    req = requirements if isinstance(requirements, dict) else {}
     return _listed(req.get("shops") or req.get("shop"))
 
 
-def categories_of(campaign: Campaign) -> list[str]:
-    req = campaign.requirements if isinstance(campaign.requirements, dict) else {}
+def _categories(requirements: object) -> list[str]:
+    req = requirements if isinstance(requirements, dict) else {}
     return _listed(req.get("categories"))
+
+
+def shops_of(campaign: Campaign) -> list[str]:
+    return _shops(campaign.requirements)
+
+
+def categories_of(campaign: Campaign) -> list[str]:
+    return _categories(campaign.requirements)
 
 
 def choices(session: Session, tags: bool = True) -> dict[str, list[str]]:
@@ -91,10 +108,11 @@ def choices(session: Session, tags: bool = True) -> dict[str, list[str]]:
     shops and categories, which take a pass over the campaigns)."""
     shops: set[str] = set()
     categories: set[str] = set()
-    for req in session.exec(select(Campaign.requirements)) if tags else ():
-        req = req if isinstance(req, dict) else {}
-        shops.update(_listed(req.get("shops") or req.get("shop")))
-        categories.update(_listed(req.get("categories")))
+    distinct = select(cast(Campaign.requirements, Text)).distinct()  # campaigns share them
+    for text in session.exec(distinct) if tags else ():
+        req = _json(text)
+        shops.update(_shops(req))
+        categories.update(_categories(req))
     for binding in session.exec(select(ChatBinding)):
         if binding.shop not in ("", "*"):
             shops.add(binding.shop)
@@ -152,15 +170,10 @@ def parse_filters(session: Session, params: dict[str, str], viewer: Viewer | Non
     return found
 
 
-def rows(session: Session, f: Filters, now: datetime | None = None,
-         limit: int | None = None,
-         between: tuple[datetime, datetime] | None = None) -> list[Row]:
-    """The tasks that match, soonest deadline first (no deadline last); ``between``: only
-    those whose deadline or event window falls in ``[start, end)`` (the calendar)."""
-    now = now or utcnow()
-    query = (select(Task, Campaign, User.display_name, User.name)
-             .join(Campaign, Campaign.id == Task.campaign_id)
-             .join(User, User.id == Task.claimed_by, isouter=True))
+def _filtered(query, f: Filters, now: datetime,
+              between: tuple[datetime, datetime] | None = None):
+    """``query`` (tasks joined with their campaigns) narrowed by the filters the database can
+    apply; shops and categories live in the campaign's requirements (``_tags_match``)."""
     if f.platform:
         query = query.where(Campaign.platform.in_(f.platform))
     if f.state:
@@ -187,30 +200,112 @@ def rows(session: Session, f: Filters, now: datetime | None = None,
             query = query.where(or_(Task.id == int(number), *conditions))
         else:
             query = query.where(*conditions)
-    query = query.order_by(Task.deadline.is_(None), Task.deadline, Task.id)
+    return query
+
+
+def _tags_match(f: Filters, requirements: object) -> bool:
+    return (not f.shop or f.shop in _shops(requirements)) and (
+        not f.category or f.category in _categories(requirements))
+
+
+def _full(f: Filters, now: datetime, between: tuple[datetime, datetime] | None = None):
+    return _filtered(select(Task, Campaign, User.display_name, User.name)
+                     .join(Campaign, Campaign.id == Task.campaign_id)
+                     .join(User, User.id == Task.claimed_by, isouter=True), f, now, between
+                     ).order_by(*SOONEST_FIRST)
+
+
+def _rows(session: Session, query, f: Filters, now: datetime,
+          limit: int | None = None) -> list[Row]:
     out: list[Row] = []
     for task, campaign, display, handle in session.exec(query):
-        shops, cats = shops_of(campaign), categories_of(campaign)
-        if (f.shop and f.shop not in shops) or (f.category and f.category not in cats):
+        if not _tags_match(f, campaign.requirements):
             continue
         waiting = task.state in UNSUBMITTED and task.deadline is not None
         overdue = waiting and task.deadline <= now
         at_risk = waiting and not overdue and task.deadline - now <= AT_RISK
-        out.append(Row(task, campaign, display or "", handle or "", shops, cats, overdue,
-                       at_risk))
+        out.append(Row(task, campaign, display or "", handle or "", shops_of(campaign),
+                       categories_of(campaign), overdue, at_risk))
         if limit is not None and len(out) >= limit:
             break
     return out
 
 
-def columns(found: list[Row], per_column: int = 100) -> list[dict]:
-    """The rows by lifecycle column; each column shows its first ``per_column``."""
+def rows(session: Session, f: Filters, now: datetime | None = None,
+         limit: int | None = None,
+         between: tuple[datetime, datetime] | None = None) -> list[Row]:
+    """The tasks that match, soonest deadline first (no deadline last); ``between``: only
+    those whose deadline or event window falls in ``[start, end)`` (the calendar)."""
+    now = now or utcnow()
+    return _rows(session, _full(f, now, between), f, now, limit)
+
+
+@dataclass
+class Counts:
+    """How many matching tasks the board has, by state, and how many are late or at risk."""
+    by_state: dict[str, int] = field(default_factory=dict)
+    overdue: int = 0
+    at_risk: int = 0
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_state.values())
+
+
+def board(session: Session, f: Filters, now: datetime | None = None,
+          per_column: int = 100) -> tuple[list[dict], Counts]:
+    """The board's columns, each with its first ``per_column`` rows, and the counts — without
+    loading every matching task (100,000 open tasks took 7 s and 400 MB that way)."""
+    now = now or utcnow()
+    tagged = bool(f.shop or f.category)
+    counts = _tagged_counts(session, f, now) if tagged else _counts(session, f, now)
     out = []
     for key, states in COLUMNS:
-        mine = [r for r in found if r.task.state in states]
-        out.append({"key": key, "states": states, "rows": mine[:per_column],
-                    "total": len(mine), "more": max(0, len(mine) - per_column)})
-    return out
+        total = sum(counts.by_state.get(s, 0) for s in states)
+        query = _full(f, now).where(Task.state.in_(states))
+        query = query.execution_options(yield_per=per_column) if tagged else \
+            query.limit(per_column)
+        shown = _rows(session, query, f, now, per_column) if total else []
+        out.append({"key": key, "states": states, "rows": shown, "total": total,
+                    "more": max(0, total - len(shown))})
+    return out, counts
+
+
+def _late(now: datetime):
+    waiting = Task.state.in_([s.value for s in UNSUBMITTED]) & Task.deadline.is_not(None)
+    return waiting & (Task.deadline <= now), waiting & (Task.deadline > now) & (
+        Task.deadline <= now + AT_RISK)
+
+
+def _counts(session: Session, f: Filters, now: datetime) -> Counts:
+    overdue, at_risk = _late(now)
+    query = _filtered(select(Task.state, func.count(), func.sum(case((overdue, 1), else_=0)),
+                             func.sum(case((at_risk, 1), else_=0)))
+                      .select_from(Task).join(Campaign, Campaign.id == Task.campaign_id),
+                      f, now).group_by(Task.state)
+    counts = Counts()
+    for state, n, late, risky in session.exec(query):
+        counts.by_state[state] = int(n)
+        counts.overdue += int(late or 0)
+        counts.at_risk += int(risky or 0)
+    return counts
+
+
+def _tagged_counts(session: Session, f: Filters, now: datetime) -> Counts:
+    """Shops and categories are in each campaign's requirements: one pass over the matching
+    tasks' few columns, streamed (never the tasks themselves)."""
+    query = _filtered(select(Task.state, Task.deadline, Campaign.requirements)
+                      .join(Campaign, Campaign.id == Task.campaign_id), f, now)
+    counts = Counts()
+    for state, deadline, requirements in session.exec(
+            query.execution_options(yield_per=2000)):
+        if not _tags_match(f, requirements):
+            continue
+        counts.by_state[state] = counts.by_state.get(state, 0) + 1
+        if state in UNSUBMITTED and deadline is not None:
+            counts.overdue += deadline <= now
+            counts.at_risk += now < deadline <= now + AT_RISK
+    return counts
 
 
 def platform_names(session: Session, lang: str) -> dict[str, str]:
