@@ -151,6 +151,20 @@ def _preload(session: Session, rows: list[OutboxMessage]) -> None:
     session.exec(select(Platform)).all()
 
 
+def preload_task(session: Session, task_id: int) -> None:
+    """One task's card parts — the task, its campaign, notice text, platform and claimant —
+    in one joined statement (a click's answer card: five reads became one)."""
+    from storage.models import Campaign, Platform, Task, User
+    from storage.models_watch import NoticeBody
+
+    session.exec(select(Task, Campaign, NoticeBody, Platform, User)
+                 .join(Campaign, Campaign.id == Task.campaign_id)
+                 .join(NoticeBody, NoticeBody.campaign_id == Campaign.id, isouter=True)
+                 .join(Platform, Platform.code == Campaign.platform, isouter=True)
+                 .join(User, User.id == Task.claimed_by, isouter=True)
+                 .where(Task.id == task_id)).first()
+
+
 def _where(row: OutboxMessage | ChatMessage) -> tuple[str, str, str]:
     """Where a card shows: (chat, channel, card key), of an outbox row or a message."""
     return (row.chat, row.channel_id, row.card_key or "")
