@@ -77,6 +77,9 @@ class InboxWorker:
         self._lock = threading.Lock()
         self._held: set[int] = set()  # rows this process holds (queued or running)
         self._running: set[int] = set()
+        # rows stored here a moment ago, as stored: their first run needs no read back (the
+        # heartbeat keeps their lease while they are held)
+        self._fresh: dict[int, InboxEvent] = {}
         self._waiters: dict[int, _Waiter] = {}
         self._stopped = False
         self._next_prune = time.monotonic() + 60
@@ -93,13 +96,13 @@ class InboxWorker:
         """Store a verified delivery, leased to this process; ``None`` for a redelivery.
         Call it before acknowledging the platform: once it returns, the event is safe."""
         now = utcnow()
+        row = {"key": key[:256], "source": source, "kind": kind, "payload": payload,
+               "status": "working", "lease_owner": self.owner, "attempts": 1,
+               "next_attempt_at": now + lease(), "result": {}, "last_error": None,
+               "created_at": now, "done_at": None}
         with self.db.session() as session:
             event_id = session.execute(insert_if_new(
-                    InboxEvent.__table__, "key", "id", self.db.dialect), {
-                "key": key[:256], "source": source, "kind": kind, "payload": payload,
-                "status": "working", "lease_owner": self.owner, "attempts": 1,
-                "next_attempt_at": now + lease(), "result": {}, "last_error": None,
-                "created_at": now, "done_at": None}).scalar()
+                InboxEvent.__table__, "key", "id", self.db.dialect), row).scalar()
             if event_id is not None and also is not None:
                 also(session)
         if event_id is None:  # the key is there: the platform sent it again
@@ -107,6 +110,9 @@ class InboxWorker:
             return None
         with self._lock:
             self._held.add(event_id)
+            if len(self._fresh) > 10_000:  # stored, never run here: they are read back
+                self._fresh.clear()
+            self._fresh[event_id] = InboxEvent(id=event_id, **row)
         self.heartbeat.start()
         return event_id
 
@@ -124,6 +130,7 @@ class InboxWorker:
         except RuntimeError:  # shutting down: the lease runs out, another process takes it
             with self._lock:
                 self._held.discard(event_id)
+                self._fresh.pop(event_id, None)
             done: Future = Future()
             done.set_result(None)
             return done
@@ -194,8 +201,11 @@ class InboxWorker:
         with self._lock:
             self._running.add(event_id)
         try:
-            with self.db.read() as session:  # no write lock to look
-                event = session.get(InboxEvent, event_id)
+            with self._lock:
+                event = self._fresh.pop(event_id, None)
+            if event is None:
+                with self.db.read() as session:  # no write lock to look
+                    event = session.get(InboxEvent, event_id)
             if event is None or event.status != "working" or event.lease_owner != self.owner:
                 return None  # finished or taken over meanwhile
             pause = get_lease_settings().inbox_pause_ms
@@ -219,6 +229,7 @@ class InboxWorker:
             with self._lock:
                 self._running.discard(event_id)
                 self._held.discard(event_id)
+                self._fresh.pop(event_id, None)
 
     def _finish(self, event_id: int, status: str, *, result: dict | None = None,
                 error: str | None = None) -> None:
@@ -328,6 +339,7 @@ class InboxWorker:
             self._stopped = True
             pool, self._pool = self._pool, None
             waiting = sorted(self._held - self._running)
+            self._fresh.clear()
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
         try:

@@ -100,6 +100,7 @@ class FeishuInbound:
         self.bot_open_id: str | None = None
         self.pace = Pace()  # recent timings: may a click's answer wait for its result?
         self._misses: dict[str, float] = {}  # open_id → until when "nobody we know"
+        self._known: dict[tuple[str, str, str], tuple[str, float]] = {}  # ids → (id, until)
 
     # -- people ------------------------------------------------------------------------
 
@@ -108,10 +109,19 @@ class FeishuInbound:
 
         Admins add people by open_id, user_id (employee id) or e-mail; events carry the
         open_id (and the user_id with the permission), the contact API tells the rest.
+        A person found is remembered for ``MISS_TTL`` (the router looks them up anyway and
+        refuses whoever is not, or no longer, known: this only picks the id to ask by).
         """
+        ids = (open_id, user_id, union_id)
+        known = self._known.get(ids)
+        if known is not None and known[1] > time.monotonic():
+            return known[0]
         with self.db.read() as session:
-            for candidate in (open_id, user_id, union_id):
+            for candidate in ids:
                 if candidate and by_chat(session, CHAT, candidate):
+                    if len(self._known) > 10_000:
+                        self._known.clear()
+                    self._known[ids] = (candidate, time.monotonic() + MISS_TTL)
                     return candidate
         if not open_id or self._misses.get(open_id, 0.0) > time.monotonic():
             return open_id or user_id
