@@ -109,19 +109,21 @@ class Router:
             if ctx is None:
                 return self._unknown_user(inbound, lang_hint)
             return self.help(ctx, unknown=words[0] if words else "")
+        stranger = ctx is None  # an anonymous command (help) still answers them
         if ctx is None:
             ctx = Context(db, inbound, Actor("?", "?"), normalise(lang_hint))
         ctx.alias = words[0]
         try:
             reply = spec.handler(ctx, words[1:])
         except DomainError as exc:
-            return Reply(text=exc.message(ctx.lang), ok=False)
+            reply = Reply(text=exc.message(ctx.lang), ok=False)
         except Exception:  # noqa: BLE001 - the person still gets an answer
             ref = secrets.token_hex(4)
             log.exception("command failed", extra={"ref": ref, "command": words[0]})
-            return Reply(text=ctx.t("err.internal", ref=ref), ok=False)
+            reply = Reply(text=ctx.t("err.internal", ref=ref), ok=False)
         if spec.public and reply.ok:
             reply.private = False
+        reply.extra["unknown_user"] = stranger
         return reply
 
     def handle_click(self, db: Database, inbound: Inbound, value: str,

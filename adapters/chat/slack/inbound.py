@@ -138,12 +138,6 @@ class SlackInbound:
         finally:
             self._worked.pop(event_id, None)
 
-    def _lang_hint(self, user_id: str) -> str | None:
-        """People we don't know yet hear the team's default language."""
-        with self.db.read() as session:
-            known = by_chat(session, CHAT, user_id)
-        return None if known else get_settings().language
-
     def click(self, inbound: Inbound, value: str, comment: str | None) -> Reply:
         # the router finds the person once and marks a stranger (extra["unknown_user"])
         reply = router.handle_click(self.db, inbound, value, comment)
@@ -151,9 +145,9 @@ class SlackInbound:
         return reply
 
     def text(self, inbound: Inbound, text: str) -> Reply:
-        unknown = self._lang_hint(inbound.user_ref) is not None
+        # the router finds the person once and marks a stranger, as for a click
         reply = router.handle_text(self.db, inbound, text)
-        reply.extra["unknown_user"] = unknown
+        reply.extra.setdefault("unknown_user", False)
         return reply
 
     async def explain_unknown(self, reply: Reply, user: str, lang_hint: str | None) -> None:
