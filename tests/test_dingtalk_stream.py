@@ -307,7 +307,7 @@ def test_a_persons_click_arriving_twice_is_not_claimed_by_themselves(dingtalk, f
 
 def test_slow_work_tells_the_clicker_it_is_working_once(dingtalk, fake, seeded, monkeypatch):
     """The ACK goes at once; work still running after SLOW seconds gets a private "working
-    on it" (a timer on the stream's loop), and fast work none."""
+    on it" (a timer on the stream's loop), once a minute per person at most."""
     import time
 
     from adapters.chat.dingtalk import inbound as dingtalk_inbound
@@ -331,3 +331,15 @@ def test_slow_work_tells_the_clicker_it_is_working_once(dingtalk, fake, seeded, 
     assert fake.private_texts(STAFF["li.na"]).count(working) == 1
     with seeded.session() as session:
         assert session.get(Task, task.id).state == "claimed"
+    # a second slow click by the same person a moment later: no second note (a peak)
+    other = new_notice(seeded, "双12 招商", "dt-2")
+    dingtalk.drain()
+    second = next(c for c in fake.card_in(GROUP) if c is not card)
+    message_id = fake.push_click(second["create"]["outTrackId"], STAFF["li.na"],
+                                 button_value(second, "claim"))
+    assert fake.wait_ack(message_id)["code"] == 200
+    fake.wait_until(lambda: second["updates"], 10, "the second card's update")
+    dingtalk.drain()
+    assert fake.private_texts(STAFF["li.na"]).count(working) == 1
+    with seeded.session() as session:
+        assert session.get(Task, other.id).state == "claimed"

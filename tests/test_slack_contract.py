@@ -13,6 +13,7 @@ import httpx
 import pytest
 from sqlmodel import select
 
+from bot.core.i18n import t
 from bot.core.ports import Notice
 from bot.core.users import add_user
 from bot.watch.ingest import ingest
@@ -554,3 +555,33 @@ def test_deleted_card_message_is_posted_again_on_the_next_update(live, fake):
     while not ref() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert ref() and ref() != first.ts
+
+
+def test_slow_work_says_working_on_it_once_a_minute_per_person(live, fake, monkeypatch):
+    """Work still running after SLOW seconds: the clicker hears "working on it" privately,
+    but at a peak (every click slow) only once a minute — each note cost the API calls the
+    work needed."""
+    from adapters.chat.slack import inbound as slack_inbound
+
+    db = live.container.db
+    bind(db)
+    slack_user(db, "bob", "U0BOB", display="Bob Builder")
+    monkeypatch.setattr(slack_inbound, "SLOW", 0.3)
+    handle_click = slack_inbound.router.handle_click
+
+    def slow(*args, **kwargs):
+        time.sleep(1.0)
+        return handle_click(*args, **kwargs)
+
+    monkeypatch.setattr(slack_inbound.router, "handle_click", slow)
+    first, second = publish(db, "天猫 慢 1", "SL-SLOW-1"), publish(db, "天猫 慢 2", "SL-SLOW-2")
+    calls = [posted(live, fake, first), posted(live, fake, second)]
+    for n, call in enumerate(calls):
+        assert click(live, fake, call, "claim", "U0BOB", f"trig-slow-{n}").status_code == 200
+    fake.wait_for("chat.update", count=2, where=lambda c: "Bob Builder" in json.dumps(
+        c.body.get("blocks"), ensure_ascii=False))
+    working = [c for c in fake.calls("chat.postEphemeral")
+               if c.body.get("text") in {t("inbox.working", lang) for lang in ("en", "zh-CN")}]
+    assert len(working) == 1 and working[0].body["user"] == "U0BOB"
+    with db.session() as s:
+        assert {s.get(Task, first).state, s.get(Task, second).state} == {"claimed"}

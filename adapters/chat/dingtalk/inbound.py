@@ -23,6 +23,7 @@ from sqlmodel import Session, select
 
 import commands  # noqa: F401  (registers the text commands)
 from bot.core import outbox
+from bot.core.courtesy import OncePerPerson
 from bot.core.i18n import t
 from bot.core.inbox import InboxWorker
 from bot.core.settings import get_settings
@@ -46,6 +47,7 @@ class Inbox:
         self.kick = kick
         self.worker = worker or InboxWorker(db)
         self.worker.register(CHAT, self.process)
+        self.working_told = OncePerPerson()  # "working on it": once a minute per person
 
     # -- step 2: the durable record ------------------------------------------------------
 
@@ -86,6 +88,8 @@ class Inbox:
                             .payload.get("senderStaffId")) or "") if event else ""
                 if event is None or event.status != "working" or not user:
                     return
+                if not self.working_told.first(user):
+                    return  # told a moment ago: the bot is busy, they know
                 _add(session, OutboxMessage(
                     key=f"{event.key}:working"[:256], chat=CHAT, channel_id="",
                     kind="private", payload={"text": t("inbox.working",

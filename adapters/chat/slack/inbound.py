@@ -27,6 +27,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.respond.async_respond import AsyncRespond
 
 from bot.core.actors import ROLES
+from bot.core.courtesy import OncePerPerson
 from bot.core.i18n import looks_chinese, normalise, roles, t
 from bot.core.inbox import InboxWorker
 from bot.core.ports import ChatDeliveryError
@@ -74,6 +75,7 @@ class SlackInbound:
         self.inbox.register(CHAT, self.process)
         self.loop = loop  # the app's loop: Slack calls run there (the limiter lives there)
         self._worked: dict[int, Future] = {}  # set when the work is done, before the answer
+        self.working_told = OncePerPerson()  # "working on it": once a minute per person
 
     # -- the synchronous part (inbox worker thread) --------------------------------------
 
@@ -130,6 +132,8 @@ class SlackInbound:
         try:
             await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(worked)), SLOW)
         except TimeoutError:
+            if not self.working_told.first(user):
+                return  # told a moment ago: the bot is busy, they know
             lang = await asyncio.to_thread(self.user_lang, user)
             try:
                 await self.adapter.send_private(user, t("inbox.working", lang), channel)
