@@ -1,4 +1,5 @@
-"""Admin commands: add people with roles, bind a channel to a marketplace."""
+"""Admin commands: add people with roles, bind a channel to a marketplace (both audited,
+as the dashboard's settings edits are: they show in its "recent changes")."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from bot.core.i18n import Term
 from bot.core.i18n import roles as role_names
 from bot.core.users import add_user, parse_roles
 from commands.router import Context, Reply, router
-from storage.models import ChatBinding, Platform
+from storage.models import AuditEvent, ChatBinding, Platform
 
 CHATS = ("web", "slack", "feishu", "dingtalk")
 # What a bound channel hears, by the word typed in either language (绑定 jd 审批).
@@ -39,6 +40,9 @@ def user_command(ctx: Context, args: list[str]) -> Reply:
     with ctx.db.session() as session:
         add_user(session, name, roles, chat=chat if external_id else None,
                  external_id=external_id, lang=ctx.lang)
+        session.add(AuditEvent(actor=ctx.actor.name, action="settings_user_add", detail={
+            "user": name, "roles": roles, "chat": chat if external_id else None,
+            "external_id": external_id, "said_in": ctx.inbound.chat}))
     return Reply(text=ctx.t("ok.user_added", name=name, roles=role_names(roles)))
 
 
@@ -56,8 +60,14 @@ def bind_command(ctx: Context, args: list[str]) -> Reply:
             ChatBinding.chat == ctx.inbound.chat, ChatBinding.channel_id == ctx.inbound.channel_id,
             ChatBinding.platform == platform, ChatBinding.purpose == purpose)).first()
         if not exists:
-            session.add(ChatBinding(chat=ctx.inbound.chat, channel_id=ctx.inbound.channel_id,
-                                    platform=platform, purpose=purpose))
+            binding = ChatBinding(chat=ctx.inbound.chat, channel_id=ctx.inbound.channel_id,
+                                  platform=platform, purpose=purpose)
+            session.add(binding)
+            session.flush()
+            session.add(AuditEvent(actor=ctx.actor.name, action="settings_bind", detail={
+                "after": {"id": binding.id, "chat": binding.chat,
+                          "channel_id": binding.channel_id, "platform": platform,
+                          "purpose": purpose}, "said_in": ctx.inbound.chat}))
         known = session.get(Platform, platform)
         shown = known.name if known else (Term("platform.all") if platform == "*" else platform)
     return Reply(text=ctx.t("ok.bound", platform=shown, purpose=Term(f"purpose.{purpose}")),

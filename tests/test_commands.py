@@ -104,3 +104,30 @@ def test_user_add_with_chat_flag_as_the_hint_says(seeded):
     assert say(seeded, "admin", "user add carol ops --slack U42").ok
     reply = router.handle_text(seeded, Inbound("slack", "C1", "U42"), "list")
     assert reply.ok
+
+
+def test_people_added_and_channels_bound_from_chat_are_in_the_settings_history(settings,
+                                                                             seeded):
+    """Who gave whom which roles, and who bound a channel, from a chat: the same audit as
+    the dashboard's settings edits, shown in its recent changes."""
+    from fastapi.testclient import TestClient
+
+    from bot.web.app import create_app
+    from storage.models import AuditEvent, ChatBinding
+
+    assert say(seeded, "admin", "user add dora finance --slack U0DORA").ok
+    assert say(seeded, "admin", "绑定 jd 审批").ok
+    assert say(seeded, "admin", "绑定 jd 审批").ok  # already bound: nothing new to record
+    with seeded.session() as s:
+        events = s.exec(select(AuditEvent).where(AuditEvent.action.startswith("settings_"))
+                        .order_by(AuditEvent.id)).all()
+        binding = s.exec(select(ChatBinding).where(ChatBinding.platform == "jd",
+                                                   ChatBinding.purpose == "approvals")).one()
+    assert [(e.actor, e.action) for e in events] == [("admin", "settings_user_add"),
+                                                      ("admin", "settings_bind")]
+    assert events[0].detail["user"] == "dora" and events[0].detail["roles"] == ["finance"]
+    assert events[0].detail["chat"] == "slack" and events[0].detail["external_id"] == "U0DORA"
+    assert events[1].detail["after"]["id"] == binding.id
+    with TestClient(create_app(settings)) as client:
+        page = client.get("/dash/settings?as=admin").text
+    assert "添加了成员" in page and "添加了频道绑定" in page and "U0DORA" in page

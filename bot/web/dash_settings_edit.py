@@ -23,7 +23,7 @@ from storage.models import AuditEvent, ChatBinding, Platform, User
 PURPOSES = ("notices", "approvals", "ops")
 MAX_FIELD = 128
 _BAD_ID = re.compile(r"[\s\x00-\x1f\x7f]")
-SETTINGS_ACTIONS = ("settings_bind", "settings_unbind", "settings_roles")
+SETTINGS_ACTIONS = ("settings_bind", "settings_unbind", "settings_roles", "settings_user_add")
 
 
 def _text(value: object, lang: str, name: str, *, required: bool = False,
