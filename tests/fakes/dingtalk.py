@@ -35,6 +35,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from tests.fakes.loopserver import LoopServer
 from tests.fakes.ratelimit import Limit
 
 CARD_TOPIC = "/v1.0/card/instances/callback"
@@ -67,10 +68,13 @@ def click_data(out_track_id: str, user_id: str, value: str, *, comment: str | No
     }
 
 
-class FakeDingTalk:
+class FakeDingTalk(LoopServer):
+    name = "fake DingTalk"
+
     def __init__(self, client_id: str = "dingappkey", client_secret: str = "app-secret",
                  webhook_token: str = "hooktoken", webhook_secret: str = "SEChook",
                  webhook_limit: int = 20, webhook_window: float = 60.0) -> None:
+        super().__init__()  # its _sockets: every stream client connected
         self.client_id = client_id
         self.client_secret = client_secret
         self.webhook_token = webhook_token
@@ -97,13 +101,8 @@ class FakeDingTalk:
         self._tokens: set[str] = set()
         self._tickets: set[str] = set()
         self._ws: web.WebSocketResponse | None = None
-        self._sockets: list[web.WebSocketResponse] = []  # every stream client connected
         self._ack_waiters: dict[str, asyncio.Future] = {}  # drive(): message id → its ACK
         self._lock = threading.Lock()
-        self.loop: asyncio.AbstractEventLoop | None = None
-        self.port = 0
-        self._started = threading.Event()
-        self._stop: asyncio.Event | None = None
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -115,25 +114,7 @@ class FakeDingTalk:
     def webhook_url(self) -> str:
         return f"{self.url}/robot/send?access_token={self.webhook_token}"
 
-    def start(self) -> FakeDingTalk:
-        self._thread = threading.Thread(target=self._run, daemon=True, name="fake-dingtalk")
-        self._thread.start()
-        if not self._started.wait(10):
-            raise RuntimeError("fake DingTalk did not start")
-        return self
-
-    def stop(self) -> None:
-        if self.loop and self._stop:
-            self.loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(10)
-
-    def _run(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.loop.run_until_complete(self._serve())
-        self.loop.close()
-
-    async def _serve(self) -> None:
-        app = web.Application()
+    def routes(self, app: web.Application) -> None:
         app.router.add_post("/v1.0/gateway/connections/open", self._open)
         app.router.add_get("/gateway", self._gateway)
         app.router.add_post("/v1.0/oauth2/accessToken", self._token)
@@ -142,18 +123,9 @@ class FakeDingTalk:
         app.router.add_post("/v1.0/robot/groupMessages/send", self._group_send)
         app.router.add_post("/v1.0/robot/oToMessages/batchSend", self._private_send)
         app.router.add_post("/robot/send", self._webhook)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = runner.addresses[0][1]
-        self._stop = asyncio.Event()
+
+    def on_loop(self) -> None:
         self._released = asyncio.Event()
-        self._started.set()
-        await self._stop.wait()
-        for ws in list(self._sockets):
-            await ws.close()
-        await runner.cleanup()
 
     # -- test controls ----------------------------------------------------------------
 

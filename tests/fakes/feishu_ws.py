@@ -22,6 +22,8 @@ from typing import Any
 from aiohttp import WSMsgType, web
 from lark_oapi.ws.pb.pbbp2_pb2 import Frame
 
+from tests.fakes.loopserver import LoopServer
+
 SERVICE_ID = 7
 
 
@@ -41,53 +43,22 @@ def _pong(ping: Frame) -> bytes:
     return frame.SerializeToString()
 
 
-class FakeFeishuGateway:
+class FakeFeishuGateway(LoopServer):
+    name = "fake Feishu gateway"
+
     def __init__(self) -> None:
-        self.port = 0
-        self.loop: asyncio.AbstractEventLoop | None = None
+        super().__init__()
         self.pushed_at: dict[str, float] = {}
         self.answers: dict[str, dict] = {}  # message id → {"code", "data", "seconds"}
         self.pings = 0
-        self._sockets: list[web.WebSocketResponse] = []
         self._lock = threading.Condition()
-        self._started = threading.Event()
-        self._stop: asyncio.Event | None = None
 
     @property
     def url(self) -> str:
         return f"ws://127.0.0.1:{self.port}/ws?device_id=fake-device&service_id={SERVICE_ID}"
 
-    def start(self) -> FakeFeishuGateway:
-        self._thread = threading.Thread(target=self._run, daemon=True, name="fake-feishu-ws")
-        self._thread.start()
-        if not self._started.wait(10):
-            raise RuntimeError("fake Feishu gateway did not start")
-        return self
-
-    def stop(self) -> None:
-        if self.loop is not None and self._stop is not None:
-            self.loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(10)
-
-    def _run(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.loop.run_until_complete(self._serve())
-        self.loop.close()
-
-    async def _serve(self) -> None:
-        app = web.Application()
+    def routes(self, app: web.Application) -> None:
         app.router.add_get("/ws", self._socket)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = runner.addresses[0][1]
-        self._stop = asyncio.Event()
-        self._started.set()
-        await self._stop.wait()
-        for socket in list(self._sockets):
-            await socket.close()
-        await runner.cleanup()
 
     async def _socket(self, request: web.Request) -> web.WebSocketResponse:
         socket = web.WebSocketResponse()
