@@ -7,7 +7,9 @@ queued ahead over the workers times the recent work per event, or what the last 
 really took to come, if longer (thread hops and a busy process included; the queue's length
 alone missed them at a peak). Behind a longer queue the answer is "working on it" at once
 and the card update follows from the outbox. The card read for the answer must end by
-``DEADLINE``, or the answer carries the toast alone.
+``DEADLINE``, or the answer carries the toast alone. Both count from when Feishu sent the
+click (``endpoint.sent_at``: its header's create_time), so time spent queued before our
+endpoint ran at a peak counts too.
 """
 
 from __future__ import annotations
