@@ -147,6 +147,16 @@ class Database:
         with _unit_of_work(self.reader) as session:
             yield session
 
+    @contextmanager
+    def scan(self) -> Iterator[Session]:
+        """A long read that streams its rows (``yield_per``), e.g. an export: a transaction
+        on PostgreSQL (its server-side cursors need one), and on SQLite ``read``'s plain
+        ``BEGIN`` — never the write lock, which a slow download would hold for minutes."""
+        engine = self.engine.execution_options(**{READ_ONLY: True}) \
+            if self.dialect == "sqlite" else self.engine
+        with _unit_of_work(engine) as session:
+            yield session
+
     @property
     def reader(self) -> Engine:
         """The engine ``read`` and ``first`` use: no write lock, no transaction round trips."""

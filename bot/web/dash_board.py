@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+from collections.abc import Iterator
 from datetime import datetime
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from sqlmodel import select
 
 from bot.core.i18n import t
@@ -22,7 +23,7 @@ from bot.core.timefmt import local
 from bot.web import dash_data as data
 from bot.web.auth import acting_name
 from bot.web.dash_common import Pages, Viewer, refuse
-from bot.web.dash_export import export_file
+from bot.web.dash_export import CSV_MEDIA, XLSX_MEDIA, csv_chunks, xlsx_file
 from cards.builders import BUTTONS_BY_STATE, button
 from commands import Inbound
 from commands import router as command_router
@@ -65,14 +66,14 @@ def build_router(container, pages: Pages) -> APIRouter:
     router = APIRouter(include_in_schema=False)
 
     def filters(request: Request, viewer: Viewer, lang: str) -> data.Filters:
-        with db.session() as session:
+        with db.scan() as session:
             return data.parse_filters(session, _params(request), viewer, lang)
 
     @router.get("/", response_class=HTMLResponse)
     def board_page(request: Request) -> HTMLResponse:
         viewer, lang = pages.viewer(request, "board")
         f = filters(request, viewer, lang)
-        with db.session() as session:
+        with db.scan() as session:  # reads only: never SQLite's write lock
             context = {**board_context(session, f, viewer, lang),
                        **filter_context(session, f, viewer, lang)}
         return pages.render(request, "dashboard/board.html", viewer, lang, page="board",
@@ -82,7 +83,7 @@ def build_router(container, pages: Pages) -> APIRouter:
     def board_items(request: Request) -> HTMLResponse:
         viewer, lang = pages.viewer(request, "board")
         f = filters(request, viewer, lang)
-        with db.session() as session:
+        with db.scan() as session:
             html = pages.partial("dashboard/board_items.html", lang,
                                  **board_context(session, f, viewer, lang))
         query = urlencode(f.query())
@@ -95,13 +96,21 @@ def build_router(container, pages: Pages) -> APIRouter:
         if format not in ("csv", "xlsx"):
             raise refuse(422, "dash.bad_format", lang, value=format[:20], allowed="csv, xlsx")
         f = filters(request, viewer, lang)
-        with db.session() as session:
-            found = data.rows(session, f)
-            names = data.platform_names(session, lang)
-        body, media = export_file(format, found, names, lang)
         stamp = local(utcnow(), fmt="%Y%m%d-%H%M")
-        return Response(body, media_type=media, headers={
-            "Content-Disposition": f'attachment; filename="promopilot-board-{stamp}.{format}"'})
+        disposition = {"Content-Disposition":
+                       f'attachment; filename="promopilot-board-{stamp}.{format}"'}
+        if format == "xlsx":
+            with db.scan() as session:
+                body = xlsx_file(data.each_row(session, f), data.platform_names(session, lang),
+                                 lang)
+            return Response(body, media_type=XLSX_MEDIA, headers=disposition)
+
+        def chunks() -> Iterator[bytes]:  # read as it is sent: the session lives as long
+            with db.scan() as session:
+                yield from csv_chunks(data.each_row(session, f),
+                                      data.platform_names(session, lang), lang)
+
+        return StreamingResponse(chunks(), media_type=CSV_MEDIA, headers=disposition)
 
     @router.post("/dash/act", response_class=HTMLResponse)
     async def act(request: Request) -> HTMLResponse:
