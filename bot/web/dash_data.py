@@ -16,6 +16,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from itertools import islice
 
 from sqlalchemy import Text, case, cast, func, or_
 from sqlmodel import Session, select
@@ -217,16 +218,15 @@ def _full(f: Filters, now: datetime, between: tuple[datetime, datetime] | None =
                      ).order_by(*SOONEST_FIRST)
 
 
+def _each(session: Session, query, f: Filters, now: datetime) -> Iterator[Row]:
+    for task, campaign, display, handle in session.exec(query):
+        if _tags_match(f, campaign.requirements):
+            yield _row(task, campaign, display, handle, now)
+
+
 def _rows(session: Session, query, f: Filters, now: datetime,
           limit: int | None = None) -> list[Row]:
-    out: list[Row] = []
-    for task, campaign, display, handle in session.exec(query):
-        if not _tags_match(f, campaign.requirements):
-            continue
-        out.append(_row(task, campaign, display, handle, now))
-        if limit is not None and len(out) >= limit:
-            break
-    return out
+    return list(islice(_each(session, query, f, now), limit))
 
 
 def _row(task: Task, campaign: Campaign, display: str | None, handle: str | None,
@@ -251,10 +251,7 @@ def each_row(session: Session, f: Filters, now: datetime | None = None) -> Itera
     """``rows`` one at a time, read in batches (the export of 100,000 tasks held them all:
     +50 MB that the process kept)."""
     now = now or utcnow()
-    query = _full(f, now).execution_options(yield_per=EXPORT_BATCH)
-    for task, campaign, display, handle in session.exec(query):
-        if _tags_match(f, campaign.requirements):
-            yield _row(task, campaign, display, handle, now)
+    return _each(session, _full(f, now).execution_options(yield_per=EXPORT_BATCH), f, now)
 
 
 @dataclass

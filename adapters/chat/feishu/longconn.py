@@ -33,6 +33,7 @@ from adapters.chat.feishu.settings import FeishuSettings
 
 log = logging.getLogger(__name__)
 THREADS = 16  # the loop's threads for the inbox stores and card reads (the default is 6)
+STOP_WITHIN = 5.0  # seconds stop() keeps stopping the SDK's loop
 
 
 def _client_type() -> type:
@@ -73,6 +74,7 @@ class LongConnection:
         self.client: Any = None  # the Client of ``_client_type``, built in its thread
         self.thread: threading.Thread | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
+        self._closing = False
 
     async def answer(self, raw: bytes, started: float) -> Any:
         """The SDK's ``Response`` to one event frame: 200 with the answer's JSON (base64, as
@@ -126,6 +128,7 @@ class LongConnection:
 
     def _close(self) -> None:
         """Cancel the SDK's tasks (ping, receive, cache cron), close the socket and loop."""
+        self._closing = True
         loop = self.loop
         assert loop is not None
         try:
@@ -139,7 +142,8 @@ class LongConnection:
         except Exception as exc:  # noqa: BLE001 - shutting down anyway
             log.warning("feishu long connection close", extra={"error": repr(exc)[:200]})
         finally:
-            loop.run_until_complete(loop.shutdown_default_executor())
+            with contextlib.suppress(RuntimeError):
+                loop.run_until_complete(loop.shutdown_default_executor())
             loop.close()
 
     async def start(self) -> None:
@@ -148,6 +152,12 @@ class LongConnection:
         log.info("feishu long connection starting")
 
     async def stop(self) -> None:
-        if self.loop is not None and not self.loop.is_closed():
+        """Stop the SDK's loop, again until it is closing: the SDK runs its loop several
+        times in a row (connect, disconnect, reconnect), and one stop that landed between
+        two of them ended the first while the reconnecting went on for ever."""
+        deadline = time.monotonic() + STOP_WITHIN
+        while (self.loop is not None and not self.loop.is_closed() and not self._closing
+               and time.monotonic() < deadline):
             with contextlib.suppress(RuntimeError):  # closed in between: already stopped
                 self.loop.call_soon_threadsafe(self.loop.stop)
+            await asyncio.sleep(0.05)
