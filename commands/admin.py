@@ -65,9 +65,7 @@ def bind_command(ctx: Context, args: list[str]) -> Reply:
             session.add(binding)
             session.flush()
             session.add(AuditEvent(actor=ctx.actor.name, action="settings_bind", detail={
-                "after": {"id": binding.id, "chat": binding.chat,
-                          "channel_id": binding.channel_id, "platform": platform,
-                          "purpose": purpose}, "said_in": ctx.inbound.chat}))
+                "after": binding.audited(), "said_in": ctx.inbound.chat}))
         known = session.get(Platform, platform)
         shown = known.name if known else (Term("platform.all") if platform == "*" else platform)
     return Reply(text=ctx.t("ok.bound", platform=shown, purpose=Term(f"purpose.{purpose}")),

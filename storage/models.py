@@ -188,6 +188,13 @@ class ChatBinding(SQLModel, table=True):
     roles: list = _json(list)  # roles to mention on cards
     team_id: int | None = Field(default=None, foreign_key="teams.id")
 
+    def audited(self) -> dict:
+        """The binding as its audit events record it (made in the dashboard or in a chat)."""
+        return {"id": self.id, "chat": self.chat, "channel_id": self.channel_id,
+                "channel_name": self.channel_name, "platform": self.platform,
+                "purpose": self.purpose, "category": self.category, "shop": self.shop,
+                "roles": list(self.roles or [])}
+
 
 class ChatMessage(SQLModel, table=True):
     """A message we posted (or, for the web console, a message said in a channel).

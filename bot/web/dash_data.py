@@ -229,11 +229,16 @@ def _rows(session: Session, query, f: Filters, now: datetime,
     return list(islice(_each(session, query, f, now), limit))
 
 
+def _lateness(state: str, deadline: datetime | None, now: datetime) -> tuple[bool, bool]:
+    """(overdue, at risk) of a task not submitted yet; ``_late`` is the same in SQL."""
+    if state not in UNSUBMITTED or deadline is None:
+        return False, False
+    return deadline <= now, now < deadline <= now + AT_RISK
+
+
 def _row(task: Task, campaign: Campaign, display: str | None, handle: str | None,
          now: datetime) -> Row:
-    waiting = task.state in UNSUBMITTED and task.deadline is not None
-    overdue = waiting and task.deadline <= now
-    at_risk = waiting and not overdue and task.deadline - now <= AT_RISK
+    overdue, at_risk = _lateness(task.state, task.deadline, now)
     return Row(task, campaign, display or "", handle or "", shops_of(campaign),
                categories_of(campaign), overdue, at_risk)
 
@@ -286,6 +291,7 @@ def board(session: Session, f: Filters, now: datetime | None = None,
 
 
 def _late(now: datetime):
+    """``_lateness`` as SQL conditions, for the counts."""
     waiting = Task.state.in_([s.value for s in UNSUBMITTED]) & Task.deadline.is_not(None)
     return waiting & (Task.deadline <= now), waiting & (Task.deadline > now) & (
         Task.deadline <= now + AT_RISK)
@@ -316,9 +322,9 @@ def _tagged_counts(session: Session, f: Filters, now: datetime) -> Counts:
         if not _tags_match(f, requirements):
             continue
         counts.by_state[state] = counts.by_state.get(state, 0) + 1
-        if state in UNSUBMITTED and deadline is not None:
-            counts.overdue += deadline <= now
-            counts.at_risk += now < deadline <= now + AT_RISK
+        overdue, at_risk = _lateness(state, deadline, now)
+        counts.overdue += overdue
+        counts.at_risk += at_risk
     return counts
 
 

@@ -55,12 +55,6 @@ def _roles(values: list[str], lang: str, *, allow_empty: bool) -> list[str]:
     return [r for r in ROLES if r in wanted]
 
 
-def _binding_dict(b: ChatBinding) -> dict:
-    return {"id": b.id, "chat": b.chat, "channel_id": b.channel_id,
-            "channel_name": b.channel_name, "platform": b.platform, "purpose": b.purpose,
-            "category": b.category, "shop": b.shop, "roles": list(b.roles or [])}
-
-
 def add_binding(session: Session, actor: str, form: dict, lang: str) -> ChatBinding:
     chat = _text(form.get("chat"), lang, "chat", required=True)
     if chat not in CHATS:
@@ -94,7 +88,7 @@ def add_binding(session: Session, actor: str, form: dict, lang: str) -> ChatBind
     session.add(binding)
     session.flush()
     session.add(AuditEvent(actor=actor, action="settings_bind",
-                           detail={"after": _binding_dict(binding)}))
+                           detail={"after": binding.audited()}))
     return binding
 
 
@@ -102,7 +96,7 @@ def remove_binding(session: Session, actor: str, binding_id: int, lang: str) -> 
     binding = session.get(ChatBinding, binding_id) if 0 < binding_id < 2**31 else None
     if binding is None:
         raise refuse(404, "dash.settings.no_binding", lang, id=binding_id)
-    before = _binding_dict(binding)
+    before = binding.audited()
     session.delete(binding)
     session.add(AuditEvent(actor=actor, action="settings_unbind", detail={"before": before}))
 

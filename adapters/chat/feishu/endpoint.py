@@ -148,13 +148,23 @@ async def message(inbound: FeishuInbound, payload: dict, started: float) -> dict
 
 
 async def dispatch(inbound: FeishuInbound, payload: dict, started: float) -> dict | None:
-    """A verified event's answer, by its type (None: a type we do not handle). The HTTP
-    endpoint and the long connection both answer through here. Raises ``NotStored``."""
+    """A verified event's answer, by its type (None: nothing to say). The HTTP endpoint and
+    the long connection both answer through here. Raises ``NotStored`` (logged) for the
+    caller to refuse the event so Feishu sends it again; any other failure comes after the
+    event was stored or refused, so it is logged and answered with nothing."""
     event_type = _event_type(payload)
-    if event_type == CARD_ACTION:
-        return await click(inbound, payload, started)
-    if event_type == MESSAGE:
-        return await message(inbound, payload, started)
+    try:
+        if event_type == CARD_ACTION:
+            return await click(inbound, payload, started)
+        if event_type == MESSAGE:
+            return await message(inbound, payload, started)
+    except NotStored as exc:
+        log.error("feishu event not stored; refused so Feishu sends it again",
+                  extra={"reason": str(exc), "event_type": event_type})
+        raise
+    except Exception:  # noqa: BLE001 - stored (or refused) already; Feishu gets an answer
+        log.exception("feishu event handling failed")
+        return None
     log.info("feishu event ignored", extra={"event_type": event_type,
                                             "schema": str(payload.get("schema"))[:10]})
     return None
@@ -178,13 +188,8 @@ def build_router(inbound: FeishuInbound, settings: FeishuSettings) -> APIRouter:
             return JSONResponse({"challenge": str(payload.get("challenge", ""))})
         try:
             return JSONResponse(await dispatch(inbound, payload, started) or {})
-        except NotStored as exc:
-            log.error("feishu event not stored; refused so Feishu sends it again",
-                      extra={"reason": str(exc), "event_type": _event_type(payload)})
+        except NotStored:
             return JSONResponse({"msg": "busy"}, status_code=503)
-        except Exception:  # noqa: BLE001 - stored (or refused) already; Feishu gets an answer
-            log.exception("feishu event handling failed")
-            return JSONResponse({})
 
     return router
 

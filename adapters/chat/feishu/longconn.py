@@ -90,13 +90,8 @@ class LongConnection:
             return Response(code=http.HTTPStatus.OK)
         try:
             result = await dispatch(self.inbound, payload, started)
-        except NotStored as exc:
-            log.error("feishu event not stored; refused so Feishu sends it again",
-                      extra={"reason": str(exc), "receive_mode": "long connection"})
+        except NotStored:  # logged there
             return Response(code=http.HTTPStatus.INTERNAL_SERVER_ERROR)
-        except Exception:  # noqa: BLE001 - stored (or refused) already; Feishu gets an answer
-            log.exception("feishu event handling failed")
-            return Response(code=http.HTTPStatus.OK)
         response = Response(code=http.HTTPStatus.OK)
         if result:
             response.data = base64.b64encode(JSON.marshal(result).encode())
