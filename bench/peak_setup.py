@@ -151,9 +151,17 @@ def prepare(url: str, tasks: int) -> list[int]:
 
             link(s, user, "feishu", oid)
         ids = list(s.exec(select(Task.id).order_by(Task.id)))
-        # the ingest cards count as posted: a run starts with an empty outbox
+        # the ingest cards count as posted (a run starts with an empty outbox), and as shown
+        # where they went: a click updates the console's card, as in use, not posts it anew
+        shown = s.exec(select(OutboxMessage.chat, OutboxMessage.channel_id,
+                              OutboxMessage.card_key, OutboxMessage.task_id)
+                       .where(OutboxMessage.kind == "card", OutboxMessage.chat == "web",
+                              OutboxMessage.status == "pending")).all()
         s.execute(update(OutboxMessage).values(status="sent"))
     rows, now = [], utcnow()
+    rows += [{"chat": chat, "channel_id": channel, "card_key": key, "task_id": task_id,
+              "message_ref": f"web-bench{n}", "created_at": now, "updated_at": now}
+             for n, (chat, channel, key, task_id) in enumerate(shown)]
     for n, task_id in enumerate(ids):
         c = n % CHANNELS
         rows.append({"chat": "slack", "channel_id": f"C0BENCH{c:02d}", "card_key": f"task:{task_id}",

@@ -26,7 +26,12 @@ from storage.models import (
     Task,
     User,
 )
-from storage.queries import declaration_lines, latest_declaration, user_name  # noqa: F401
+from storage.queries import (  # noqa: F401
+    declaration_lines,
+    last_event,
+    latest_declaration,
+    user_name,
+)
 
 STATE_COLOR: dict[str, Color] = {
     "new": "blue", "claimed": "blue", "drafting": "purple", "in_approval": "orange",
@@ -225,10 +230,7 @@ def task_card(session: Session, params: dict, lang: str) -> Card | None:
                     verdict += f": {line.reason_text}"
                 cells.append(verdict)
             card.table.append(Line(cells=cells))
-    last = session.exec(
-        select(AuditEvent).where(AuditEvent.task_id == task.id)
-        .order_by(AuditEvent.id.desc()).limit(1)
-    ).first()
+    last = last_event(session, task.id or 0)
     if last:
         who = last.actor
         claimant = session.get(User, task.claimed_by) if task.claimed_by else None

@@ -228,6 +228,42 @@ def test_an_unbuildable_card_is_dead_at_once_and_reported_to_ops_once(seeded):
         BUILDERS.pop("poison_test", None)
 
 
+def test_a_poison_card_costs_only_its_rows_in_a_batch_of_good_ones(seeded):
+    """The batch's cards are built together; one that cannot be built sends the batch
+    through one card at a time: the good cards still post once, each in one message."""
+    db = seeded
+
+    def explodes(session, params, lang):
+        raise ValueError("stored value the layout cannot read")
+
+    BUILDERS["poison_test"] = explodes
+    try:
+        from bot.core import outbox
+        from storage.models import ChatMessage
+
+        with db.session() as s:
+            tasks = s.exec(select(Task).order_by(Task.id).limit(2)).all()
+            for task in tasks:  # new channels: their messages are reserved in the batch
+                outbox.enqueue_card(s, "web", "batch-room", f"task:{task.id}", "task",
+                                    {"task_id": task.id}, key=f"batch:{task.id}",
+                                    task_id=task.id)
+            outbox.enqueue_card(s, "web", "batch-room", "poison:2", "poison_test", {},
+                                key="poison:2:v0")
+        adapter = Recorder()
+        drain(db, adapter)
+        posted = sorted(c.task_id for channel, c in adapter.cards if channel == "batch-room")
+        assert posted == sorted(t.id for t in tasks)
+        with db.session() as s:
+            shown = s.exec(select(ChatMessage).where(ChatMessage.channel_id == "batch-room")).all()
+            assert sorted(m.card_key for m in shown) == sorted(f"task:{t.id}" for t in tasks)
+            assert all(m.message_ref for m in shown)
+            rows = {r.key: r.status for r in s.exec(select(OutboxMessage).where(
+                OutboxMessage.channel_id == "batch-room"))}
+            assert rows == {**{f"batch:{t.id}": "sent" for t in tasks}, "poison:2:v0": "dead"}
+    finally:
+        BUILDERS.pop("poison_test", None)
+
+
 def sandbox_client(db) -> TestClient:
     app = FastAPI()
     app.include_router(build_router(db, 0))
