@@ -130,3 +130,33 @@ def test_api_token_protects_the_api(settings, seeded):
         ok = client.get("/api/tasks", headers={"Authorization": "Bearer s3cret"})
         assert ok.status_code == 200 and ok.json()
         assert client.get("/healthz").json()["database"] is True
+
+
+def test_a_person_changed_here_acts_with_their_new_roles_at_once(live):
+    """Who acts is read once for a burst of their actions (bot.core.users.acting_actor):
+    a change made in this process still counts from the next action on."""
+    from storage.models import Task, User
+
+    client = httpx.Client(base_url=live.url, timeout=30)
+    with live.container.db.session() as s:
+        first, second, third = s.exec(select(Task.id).where(Task.state == "new")
+                                      .order_by(Task.id).limit(3)).all()
+    assert act(client, first, "claim", "li.na").status_code == 200  # li.na is kept now
+    with live.container.db.session() as s:  # ops taken away
+        user = s.exec(select(User).where(User.name == "li.na")).one()
+        roles = list(user.roles)
+        user.roles = ["design"]
+        s.add(user)
+    refused = act(client, second, "claim", "li.na")
+    assert refused.status_code == 403 and refused.json()["detail"]["code"] == "forbidden"
+    with live.container.db.session() as s:  # given back, then the person deactivated
+        user = s.exec(select(User).where(User.name == "li.na")).one()
+        user.roles = roles
+        s.add(user)
+    assert act(client, second, "claim", "li.na").status_code == 200
+    with live.container.db.session() as s:
+        user = s.exec(select(User).where(User.name == "li.na")).one()
+        user.active = False
+        s.add(user)
+    gone = act(client, third, "claim", "li.na")
+    assert gone.status_code == 403 and gone.json()["detail"]["code"] == "auth.unknown_user"
