@@ -76,6 +76,15 @@ def preload_card_reads(session: Session, task_ids: list[int]) -> None:
     found["last"].update({task_id: last.get(task_id) for task_id in task_ids})
 
 
+def remember_card_reads(session: Session, task_id: int, declaration: Declaration | None,
+                        last: AuditEvent | None) -> None:
+    """What a joined read found for one task's card (``bot.core.delivery.preload_task``):
+    its latest declaration (lines still read when there is one) and last audit event."""
+    found = session.info.setdefault(_PRELOADED, {"latest": {}, "lines": {}, "last": {}})
+    found["latest"][task_id] = declaration
+    found["last"][task_id] = last
+
+
 def user_name(session: Session, user_id: int | None) -> str:
     """A person's display name for a message or card; "—" when nobody (or unknown)."""
     user = session.get(User, user_id) if user_id else None

@@ -27,7 +27,7 @@ from sqlmodel import Session, select
 from bot.core.views import BUILDERS
 from storage.db import Database
 from storage.models import ChatMessage, OutboxMessage
-from storage.queries import preload_card_reads
+from storage.queries import preload_card_reads, remember_card_reads
 from storage.types import utcnow
 
 if TYPE_CHECKING:
@@ -171,17 +171,29 @@ def _preload(session: Session, rows: list[OutboxMessage]) -> None:
 
 
 def preload_task(session: Session, task_id: int) -> None:
-    """One task's card parts — the task, its campaign, notice text, platform and claimant —
-    in one joined statement (a click's answer card: five reads became one)."""
-    from storage.models import Campaign, Platform, Task, User
+    """One task's card parts — the task, its campaign, notice text, platform, claimant,
+    latest declaration and last audit event — in one joined statement (a click's answer
+    card: seven reads became one)."""
+    from sqlalchemy import func
+
+    from storage.models import AuditEvent, Campaign, Declaration, Platform, Task, User
     from storage.models_watch import NoticeBody
 
-    session.exec(select(Task, Campaign, NoticeBody, Platform, User)
-                 .join(Campaign, Campaign.id == Task.campaign_id)
-                 .join(NoticeBody, NoticeBody.campaign_id == Campaign.id, isouter=True)
-                 .join(Platform, Platform.code == Campaign.platform, isouter=True)
-                 .join(User, User.id == Task.claimed_by, isouter=True)
-                 .where(Task.id == task_id)).first()
+    newest = (select(func.max(Declaration.version)).where(Declaration.task_id == task_id)
+              .scalar_subquery())
+    last = select(func.max(AuditEvent.id)).where(AuditEvent.task_id == task_id).scalar_subquery()
+    row = session.exec(
+        select(Task, Campaign, NoticeBody, Platform, User, Declaration, AuditEvent)
+        .join(Campaign, Campaign.id == Task.campaign_id)
+        .join(NoticeBody, NoticeBody.campaign_id == Campaign.id, isouter=True)
+        .join(Platform, Platform.code == Campaign.platform, isouter=True)
+        .join(User, User.id == Task.claimed_by, isouter=True)
+        .join(Declaration, (Declaration.task_id == Task.id) & (Declaration.version == newest),
+              isouter=True)
+        .join(AuditEvent, AuditEvent.id == last, isouter=True)
+        .where(Task.id == task_id)).first()
+    if row is not None:
+        remember_card_reads(session, task_id, row[5], row[6])
 
 
 def _where(row: OutboxMessage | ChatMessage) -> tuple[str, str, str]:
