@@ -17,8 +17,13 @@ from storage.models import AuditEvent, Declaration, DeclarationLine, User
 _PRELOADED = "promopilot.card_reads"  # session.info key: {"latest": …, "lines": …, "last": …}
 
 
+def _preloaded(session: Session) -> dict[str, dict]:
+    """The reads made ahead in this session, by kind (empty until a preload)."""
+    return session.info.setdefault(_PRELOADED, {"latest": {}, "lines": {}, "last": {}})
+
+
 def latest_declaration(session: Session, task_id: int) -> Declaration | None:
-    known = session.info.get(_PRELOADED, {}).get("latest", {})
+    known = _preloaded(session)["latest"]
     if task_id in known:
         return known[task_id]
     return session.exec(
@@ -28,7 +33,7 @@ def latest_declaration(session: Session, task_id: int) -> Declaration | None:
 
 
 def declaration_lines(session: Session, declaration_id: int) -> list[DeclarationLine]:
-    known = session.info.get(_PRELOADED, {}).get("lines", {})
+    known = _preloaded(session)["lines"]
     if declaration_id in known:
         return list(known[declaration_id])
     return list(session.exec(
@@ -39,7 +44,7 @@ def declaration_lines(session: Session, declaration_id: int) -> list[Declaration
 
 def last_event(session: Session, task_id: int) -> AuditEvent | None:
     """The task's newest audit event (the card's "last: who did what, when")."""
-    known = session.info.get(_PRELOADED, {}).get("last", {})
+    known = _preloaded(session)["last"]
     if task_id in known:
         return known[task_id]
     return session.exec(select(AuditEvent).where(AuditEvent.task_id == task_id)
@@ -54,7 +59,7 @@ def preload_card_reads(session: Session, task_ids: list[int]) -> None:
     afterwards is not seen by these reads."""
     if not task_ids:
         return
-    found = session.info.setdefault(_PRELOADED, {"latest": {}, "lines": {}, "last": {}})
+    found = _preloaded(session)
     newest = (select(Declaration.task_id, func.max(Declaration.version).label("version"))
               .where(Declaration.task_id.in_(task_ids)).group_by(Declaration.task_id)
               .subquery())
@@ -80,7 +85,7 @@ def remember_card_reads(session: Session, task_id: int, declaration: Declaration
                         last: AuditEvent | None) -> None:
     """What a joined read found for one task's card (``bot.core.delivery.preload_task``):
     its latest declaration (lines still read when there is one) and last audit event."""
-    found = session.info.setdefault(_PRELOADED, {"latest": {}, "lines": {}, "last": {}})
+    found = _preloaded(session)
     found["latest"][task_id] = declaration
     found["last"][task_id] = last
 

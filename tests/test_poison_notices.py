@@ -200,68 +200,63 @@ def test_min_discount_text_is_stored_flagged_and_the_card_still_reaches_the_chan
         assert rows and {r.status for r in rows} == {"sent"}
 
 
-def test_an_unbuildable_card_is_dead_at_once_and_reported_to_ops_once(seeded):
-    db = seeded
-
+@pytest.fixture
+def poison_builder():
+    """A card builder that cannot read what is stored, registered as "poison_test"."""
     def explodes(session, params, lang):
         raise ValueError("stored value the layout cannot read")
 
     BUILDERS["poison_test"] = explodes
-    try:
-        from bot.core import outbox
-
-        with db.session() as s:
-            for n in range(3):  # three rows of the same card, as retries of versions do
-                outbox.enqueue_card(s, "web", "jd-promo", "poison:1", "poison_test", {},
-                                    key=f"poison:1:v{n}")
-        adapter = Recorder()
-        drain(db, adapter)
-        with db.session() as s:
-            rows = s.exec(select(OutboxMessage).where(OutboxMessage.card_key == "poison:1")).all()
-            assert {r.status for r in rows} == {"dead"} and {r.attempts for r in rows} == {1}
-            assert all("cannot be built" in r.last_error for r in rows)
-        reports = ops_cards(db, "card_unbuildable")
-        assert len(reports) == 1 and reports[0].status == "sent"
-        titles = [c.title for channel, c in adapter.cards if channel == "ops"]
-        assert titles == ["卡片无法生成:poison:1"]
-    finally:
-        BUILDERS.pop("poison_test", None)
+    yield "poison_test"
+    BUILDERS.pop("poison_test", None)
 
 
-def test_a_poison_card_costs_only_its_rows_in_a_batch_of_good_ones(seeded):
+def test_an_unbuildable_card_is_dead_at_once_and_reported_to_ops_once(seeded, poison_builder):
+    db = seeded
+    from bot.core import outbox
+
+    with db.session() as s:
+        for n in range(3):  # three rows of the same card, as retries of versions do
+            outbox.enqueue_card(s, "web", "jd-promo", "poison:1", "poison_test", {},
+                                key=f"poison:1:v{n}")
+    adapter = Recorder()
+    drain(db, adapter)
+    with db.session() as s:
+        rows = s.exec(select(OutboxMessage).where(OutboxMessage.card_key == "poison:1")).all()
+        assert {r.status for r in rows} == {"dead"} and {r.attempts for r in rows} == {1}
+        assert all("cannot be built" in r.last_error for r in rows)
+    reports = ops_cards(db, "card_unbuildable")
+    assert len(reports) == 1 and reports[0].status == "sent"
+    titles = [c.title for channel, c in adapter.cards if channel == "ops"]
+    assert titles == ["卡片无法生成:poison:1"]
+
+
+def test_a_poison_card_costs_only_its_rows_in_a_batch_of_good_ones(seeded, poison_builder):
     """The batch's cards are built together; one that cannot be built sends the batch
     through one card at a time: the good cards still post once, each in one message."""
     db = seeded
+    from bot.core import outbox
+    from storage.models import ChatMessage
 
-    def explodes(session, params, lang):
-        raise ValueError("stored value the layout cannot read")
-
-    BUILDERS["poison_test"] = explodes
-    try:
-        from bot.core import outbox
-        from storage.models import ChatMessage
-
-        with db.session() as s:
-            tasks = s.exec(select(Task).order_by(Task.id).limit(2)).all()
-            for task in tasks:  # new channels: their messages are reserved in the batch
-                outbox.enqueue_card(s, "web", "batch-room", f"task:{task.id}", "task",
-                                    {"task_id": task.id}, key=f"batch:{task.id}",
-                                    task_id=task.id)
-            outbox.enqueue_card(s, "web", "batch-room", "poison:2", "poison_test", {},
-                                key="poison:2:v0")
-        adapter = Recorder()
-        drain(db, adapter)
-        posted = sorted(c.task_id for channel, c in adapter.cards if channel == "batch-room")
-        assert posted == sorted(t.id for t in tasks)
-        with db.session() as s:
-            shown = s.exec(select(ChatMessage).where(ChatMessage.channel_id == "batch-room")).all()
-            assert sorted(m.card_key for m in shown) == sorted(f"task:{t.id}" for t in tasks)
-            assert all(m.message_ref for m in shown)
-            rows = {r.key: r.status for r in s.exec(select(OutboxMessage).where(
-                OutboxMessage.channel_id == "batch-room"))}
-            assert rows == {**{f"batch:{t.id}": "sent" for t in tasks}, "poison:2:v0": "dead"}
-    finally:
-        BUILDERS.pop("poison_test", None)
+    with db.session() as s:
+        tasks = s.exec(select(Task).order_by(Task.id).limit(2)).all()
+        for task in tasks:  # new channels: their messages are reserved in the batch
+            outbox.enqueue_card(s, "web", "batch-room", f"task:{task.id}", "task",
+                                {"task_id": task.id}, key=f"batch:{task.id}",
+                                task_id=task.id)
+        outbox.enqueue_card(s, "web", "batch-room", "poison:2", "poison_test", {},
+                            key="poison:2:v0")
+    adapter = Recorder()
+    drain(db, adapter)
+    posted = sorted(c.task_id for channel, c in adapter.cards if channel == "batch-room")
+    assert posted == sorted(t.id for t in tasks)
+    with db.session() as s:
+        shown = s.exec(select(ChatMessage).where(ChatMessage.channel_id == "batch-room")).all()
+        assert sorted(m.card_key for m in shown) == sorted(f"task:{t.id}" for t in tasks)
+        assert all(m.message_ref for m in shown)
+        rows = {r.key: r.status for r in s.exec(select(OutboxMessage).where(
+            OutboxMessage.channel_id == "batch-room"))}
+        assert rows == {**{f"batch:{t.id}": "sent" for t in tasks}, "poison:2:v0": "dead"}
 
 
 def sandbox_client(db) -> TestClient:

@@ -38,8 +38,8 @@ def acting_actor(db: Database, name: str) -> Actor | None:
 
     Kept for two seconds: a burst of one person's actions reads them once (a read was an
     eighth of a claim's CPU). A change to a person made in this process is seen at once (a
-    flush of any ``User`` forgets every kept one); one made by another process, within two
-    seconds (docs/decisions.md)."""
+    commit that wrote any ``User`` forgets every kept one); one made by another process,
+    within two seconds (docs/decisions.md)."""
     key, now = (str(db.url), name), monotonic()
     kept = _actors.get(key)
     if kept is not None and now - kept[0] < ACTOR_SECONDS:
