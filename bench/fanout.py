@@ -50,7 +50,8 @@ class Limits:
 
     slack_rate: float = 1.0  # chat.postMessage per channel a second …
     slack_burst: int = 4  # … with a short burst
-    feishu_chat: int = 5  # messages to one chat a second
+    feishu_chat: int = 5  # messages to one chat …
+    feishu_window: float = 1.0  # … in this many seconds (Feishu's is one)
     feishu_app: int = 50  # IM calls of the app a second
     dingtalk_group: int = 20  # messages to one group …
     dingtalk_window: float = 60.0  # … in this many seconds
@@ -62,7 +63,8 @@ class Limits:
 
     def window(self, chat: str) -> float:
         """The window a platform's per-channel figure is shown over."""
-        return {"slack": 10.0, "feishu": 1.0, "dingtalk": self.dingtalk_window}[chat]
+        return {"slack": 10.0, "feishu": self.feishu_window,
+                "dingtalk": self.dingtalk_window}[chat]
 
 
 @dataclass
@@ -104,12 +106,12 @@ def feishu(db: Database, limits: Limits, n: int) -> Platform:
     from tests.fakes.feishu import FakeFeishu
 
     fake = FakeFeishu("cli_fanout", "app-secret").start()
-    fake.chat_limit = Limit(burst=limits.feishu_chat, window=1.0, what="chat")
+    fake.chat_limit = Limit(burst=limits.feishu_chat, window=limits.feishu_window, what="chat")
     fake.app_limit = Limit(burst=limits.feishu_app, window=1.0, what="app")
     adapter = FeishuAdapter(FeishuSettings(app_id=fake.app_id, app_secret="app-secret",
                                            domain=fake.url, _env_file=None))
     # the adapter's own spacing, at the same margin under the limits as its defaults
-    adapter.limiter = ChatLimiter(1.05 / limits.scaled(limits.feishu_chat))
+    adapter.limiter = ChatLimiter(1.05 * limits.feishu_window / limits.scaled(limits.feishu_chat))
     adapter.app_limiter = ChatLimiter(1.1 / limits.scaled(limits.feishu_app))
     channels = [f"oc_fan{i:04d}" for i in range(n)]
 

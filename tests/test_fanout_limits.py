@@ -16,6 +16,10 @@ pytestmark = pytest.mark.parametrize("db", ["sqlite"], indirect=True)
 CHANNELS, MESSAGES = 10, 4
 LOW = dict(slack_rate=4.0, slack_burst=2, feishu_chat=2, feishu_app=20, dingtalk_group=3,
            dingtalk_window=1.5)
+# for the refusals: windows long enough that a channel's four messages land inside one even
+# on a slow, loaded box (CI once sent a DingTalk group's four over 2 s, past its 1.5 s window,
+# so the platform had nothing to refuse)
+TIGHT = dict(LOW, slack_rate=0.5, feishu_window=3.0, dingtalk_window=4.0)
 
 
 def first_task(db) -> int:
@@ -42,7 +46,7 @@ async def test_fan_out_is_spread_by_the_limiter_and_delivered_once(seeded, chat)
 async def test_refusals_past_the_limit_are_retried_never_dropped(seeded, chat):
     """The adapters believe in twice the fakes' limit (someone else posts there too): the
     platforms refuse the excess, and each refused message is sent again, once."""
-    limits = Limits(**LOW, adapter_scale=2.0)
+    limits = Limits(**TIGHT, adapter_scale=2.0)
     result = await fan_out(seeded, chat, CHANNELS, MESSAGES, limits, first_task(seeded),
                            poll=0.1, timeout=30)
     assert result.refused > 0
