@@ -8,7 +8,7 @@ decimal. Beside each figure, a floor from the same run: one ``UPDATE … RETURNI
 commit through the same engine (the least a transition can cost), and one bare
 ``chat.update`` through the same Slack SDK client to the same fake.
 
-    .venv/bin/python bench/cost.py [--claims 1000] [--sqlite] [--statements]
+    .venv/bin/python bench/cost.py [--claims 1000] [--sqlite] [--statements] [--profile F]
 
 ``--statements`` also lists the statements that delivering 50 claims' cards ran.
 """
@@ -71,11 +71,29 @@ def cpu_ms(fn, n: int) -> float:
     return 1000 * (time.process_time() - start) / max(n, 1)
 
 
+def profiled(fn, path: str | None, what: str):
+    """``fn``, recorded by cProfile into ``path.what`` when a path is given (the figures
+    then include the profiler's own overhead: compare shares, not milliseconds)."""
+    if path is None:
+        return fn
+
+    def run() -> None:
+        import cProfile
+
+        profile = cProfile.Profile()
+        profile.runcall(fn)
+        profile.dump_stats(f"{path}.{what}")
+    return run
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--claims", type=int, default=1000)
     parser.add_argument("--sqlite", action="store_true", help="SQLite instead of PostgreSQL")
     parser.add_argument("--statements", action="store_true")
+    parser.add_argument("--profile", metavar="FILE", default=None,
+                        help="write cProfile stats of the claims and their delivery to FILE"
+                             ".claim and FILE.deliver (read with python -m pstats)")
     args = parser.parse_args()
     fakes, urls = start_fakes()
     if args.sqlite:
@@ -148,8 +166,8 @@ def measure(url: str, urls: dict, args: argparse.Namespace) -> None:
                                   "RETURNING id, state"), {"id": task_id}).first()
 
     floor = cpu_ms(bare_transitions, min(500, len(todo)))
-    per_claim = cpu_ms(lambda: claim(todo), len(todo))
-    delivered = cpu_ms(deliver, len(todo))
+    per_claim = cpu_ms(profiled(lambda: claim(todo), args.profile, "claim"), len(todo))
+    delivered = cpu_ms(profiled(deliver, args.profile, "deliver"), len(todo))
     slack = container.adapters["slack"]
 
     def bare_updates() -> None:
