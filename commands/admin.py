@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from sqlmodel import select
 
-from bot.core.errors import Forbidden, Invalid
+from bot.core.errors import Forbidden, Invalid, NotFound
 from bot.core.i18n import Term
 from bot.core.i18n import roles as role_names
+from bot.core.platforms import as_code, platform_code
 from bot.core.users import add_user, parse_roles
 from commands.router import Context, Reply, router
 from storage.models import AuditEvent, ChatBinding, Platform
@@ -51,11 +52,16 @@ def bind_command(ctx: Context, args: list[str]) -> Reply:
     _require_admin(ctx)
     if not args:
         raise Invalid("err.usage", usage=Term("usage.bind"))
-    platform = args[0].lower()
+    platform = as_code(args[0])
     purpose = PURPOSES.get(args[1].lower() if len(args) > 1 else "notices")
     if purpose is None:
         raise Invalid("err.usage", usage=Term("usage.bind"))
     with ctx.db.session() as session:
+        known = session.get(Platform, platform)
+        if known is None and platform != "*":  # a binding no notice would ever reach
+            codes = session.exec(select(Platform.code).order_by(Platform.code)).all()
+            raise NotFound("bind.unknown_platform", platform=args[0][:32],
+                           known=", ".join(codes) or "-")
         exists = session.exec(select(ChatBinding).where(
             ChatBinding.chat == ctx.inbound.chat, ChatBinding.channel_id == ctx.inbound.channel_id,
             ChatBinding.platform == platform, ChatBinding.purpose == purpose)).first()
@@ -66,7 +72,8 @@ def bind_command(ctx: Context, args: list[str]) -> Reply:
             session.flush()
             session.add(AuditEvent(actor=ctx.actor.name, action="settings_bind", detail={
                 "after": binding.audited(), "said_in": ctx.inbound.chat}))
-        known = session.get(Platform, platform)
-        shown = known.name if known else (Term("platform.all") if platform == "*" else platform)
+        # a known marketplace in the reader's language (t()); a team's own by its name
+        shown = (Term("platform.all") if known is None
+                 else platform if platform_code(platform) else known.name)
     return Reply(text=ctx.t("ok.bound", platform=shown, purpose=Term(f"purpose.{purpose}")),
                  private=False)

@@ -8,6 +8,7 @@ from sqlmodel import select
 
 from bot.core.errors import Invalid, NotFound
 from bot.core.i18n import Term
+from bot.core.platforms import as_code
 from bot.declarations import autofill as declarations
 from bot.declarations import compliance, learning, rules
 from bot.declarations.plugin import declaration_card, hints_link, link
@@ -136,7 +137,7 @@ def rules_command(ctx: Context, args: list[str]) -> Reply:
         return _history(ctx, args[1:])
     lines = []
     with ctx.db.session() as session:
-        platforms = [args[0].lower()] if args else [p.stem for p in sorted(rules.RULES_DIR.glob("*.yaml"))]
+        platforms = [as_code(args[0])] if args else [p.stem for p in sorted(rules.RULES_DIR.glob("*.yaml"))]
         for code in platforms:
             rules.platform_rules(session, code)
             row = rules.latest(session, code)
@@ -158,7 +159,7 @@ def _history(ctx: Context, args: list[str]) -> Reply:
     top of the file."""
     if not args:
         raise Invalid("err.usage", usage=Term("usage.rules"))
-    code = args[0].lower()
+    code = as_code(args[0])
     with ctx.db.session() as session:
         rules.platform_rules(session, code)
         rows = rules.history(session, code)
@@ -192,4 +193,4 @@ def _decide(ctx: Context, args: list[str], accept: bool) -> Reply:
 @router.command("rejections", "驳回原因", usage="usage.rejections")
 def rejections_command(ctx: Context, args: list[str]) -> Reply:
     with ctx.db.session() as session:
-        return Reply(text=learning.report_text(session, ctx.lang, args[0].lower() if args else None))
+        return Reply(text=learning.report_text(session, ctx.lang, as_code(args[0]) if args else None))

@@ -131,3 +131,27 @@ def test_people_added_and_channels_bound_from_chat_are_in_the_settings_history(s
     with TestClient(create_app(settings)) as client:
         page = client.get("/dash/settings?as=admin").text
     assert "添加了成员" in page and "添加了频道绑定" in page and "U0DORA" in page
+
+
+def test_a_platform_may_be_named_as_people_say_it_and_an_unknown_one_binds_nothing(seeded):
+    """绑定 天猫 binds the group to tmall (a binding to "天猫" would never hear a notice), the
+    answer names the marketplace in the reader's words, and a platform PromoPilot does not
+    know is refused with the ones it does, nothing bound."""
+    from storage.models import ChatBinding
+
+    def bindings() -> set[tuple[str, str]]:
+        with seeded.session() as s:
+            return {(b.platform, b.purpose) for b in s.exec(select(ChatBinding).where(
+                ChatBinding.channel_id == "tmall-promo"))}
+
+    before = bindings()
+    zh = say(seeded, "admin", "绑定 天猫 审批")
+    assert zh.ok and "天猫" in zh.text and "tmall" not in zh.text, zh.text
+    en = say(seeded, "admin", "bind Pinduoduo approvals")
+    assert en.ok and "pdd" not in en.text, en.text
+    assert bindings() - before == {("tmall", "approvals"), ("pdd", "approvals")}
+    refused = say(seeded, "admin", "绑定 淘宝")
+    assert not refused.ok and "淘宝" in refused.text and "tmall" in refused.text, refused.text
+    assert bindings() - before == {("tmall", "approvals"), ("pdd", "approvals")}
+    rules = say(seeded, "li.na", "规则 天猫")
+    assert rules.ok and rules.text.startswith("天猫:v"), rules.text

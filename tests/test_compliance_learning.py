@@ -109,7 +109,7 @@ def test_three_rejections_propose_a_rule_accepted_by_button_then_stop_the_defect
     pool.declare(db, fresh, [("SQ-1", "90.00", 50)], documents=[licence])
     with pytest.raises(Invalid) as err:
         pool.act(db, fresh, "request_approval", "li.na")
-    assert "神器" in err.value.message("zh-CN") and "rules tmall v2" in err.value.message("en")
+    assert "神器" in err.value.message("zh-CN") and "rules Tmall v2" in err.value.message("en")
     with db.session() as s:
         assert s.get(Task, fresh).state == "drafting"
 
@@ -212,7 +212,7 @@ def test_an_accepted_rule_survives_a_resync_and_a_restart(settings, guarded, tmp
     pool.declare(db, fresh, [("SQ-9", "90.00", 50)], documents=[licence(db)])
     with pytest.raises(Invalid) as err:
         pool.act(db, fresh, "request_approval", "li.na")
-    assert "神器" in err.value.message("zh-CN") and "rules tmall v4" in err.value.message("en")
+    assert "神器" in err.value.message("zh-CN") and "rules Tmall v4" in err.value.message("en")
     history = router.handle_text(db, Inbound("web", "ops", "li.na"), "规则 历史 tmall")
     lines = history.text.splitlines()
     assert history.ok and lines[1].startswith("v1 ·") and "规则文件" in lines[1]

@@ -66,7 +66,7 @@ def test_request_approval_is_blocked_listing_every_violation(guarded):
     assert "BAD-1 · promo price = 90.00: must be at least 20% below list (100.00) → set the promo " \
            "price to at most 80.00" in en
     assert "BAD-1 · promo stock = 80: exceeds available stock 60" in en
-    assert "documents" in en and "override" in en and "rules tmall v1" in en
+    assert "documents" in en and "override" in en and "rules Tmall v1" in en
     assert isinstance(err.value, compliance.ComplianceBlocked) and len(err.value.violations) == 4
     assert state(db, tid) == "drafting"
 

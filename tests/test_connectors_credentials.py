@@ -93,7 +93,7 @@ def test_cli_sets_credentials_from_prompts_and_lists_health(cli_env):
     done = runner.invoke(app, ["platforms", "credentials", "set", "pdd", "main"], input=typed)
     assert done.exit_code == 0, done.output
     assert "csecret-1" not in done.output and "at-1" not in done.output  # hidden prompts
-    assert "已加密保存 pdd/main 的凭证" in done.output
+    assert "已加密保存 拼多多/main 的凭证" in done.output
     assert CredentialStore(cli_env).get("pdd", "main")["client_secret"] == "csecret-1"
     assert "csecret-1" not in stored(cli_env)
     listed = runner.invoke(app, ["platforms", "credentials", "list"])

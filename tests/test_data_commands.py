@@ -128,9 +128,9 @@ def test_excel_command_gives_the_card_with_links(guarded):
 def test_rules_command_lists_versions_in_both_languages(guarded):
     db = guarded
     zh = say(db, "li.na", "规则")
-    assert "tmall:v1,rules-team" in zh.text and "pdd:v1" in zh.text
+    assert "天猫:v1,rules-team" in zh.text and "拼多多:v1" in zh.text  # names, not codes
     en = say(db, "alex", "rules jd")
-    assert en.text.startswith("jd: v1 by rules-team")
+    assert en.text.startswith("JD: v1 by rules-team")
 
 
 def test_console_form_and_json_edit(settings, seeded):

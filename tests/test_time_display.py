@@ -275,7 +275,7 @@ def test_rules_history_reply_is_in_the_team_zone(seeded, text, lang):
     _rules_at_t(seeded)
     reply = router.handle_text(seeded, Inbound("web", "ops", "li.na" if lang is None else "alex",
                                                lang_hint=lang), text)
-    line = next(x for x in reply.text.splitlines() if x.startswith("tmall"))
+    line = next(x for x in reply.text.splitlines() if x.startswith(("天猫", "Tmall")))
     assert SHOWN in line, line
     assert UTC_CLOCK not in reply.text and UTC_DAY not in reply.text, reply.text
 
@@ -361,7 +361,7 @@ def test_platform_workbook_and_declaration_text_use_the_team_day(seeded):
 
 def test_t_formats_a_datetime_in_the_team_zone():
     text = i18n.t("rules.version", "en", platform="tmall", version=3, author="sun.li", when=T, n=5)
-    assert text == f"tmall: v3 by sun.li at {SHOWN} (5 rules)"
+    assert text == f"Tmall: v3 by sun.li at {SHOWN} (5 rules)"
     assert format(timefmt.Shown(T), "%m-%d %H:%M") == "12-01 06:08"
 
 

@@ -5,7 +5,9 @@ Babel at import. A message id is a stable key (``err.not_found``), not the Engli
 wording change in one language never orphans the other; ``{name}`` placeholders are
 ``str.format`` fields. Parameters that are themselves words (a role, a state, an action) are
 passed as ``Term`` and rendered in the reader's language, so a Chinese sentence never carries
-an English role name. A ``datetime`` parameter is shown in the team's zone by
+an English role name; a ``platform`` parameter that is a known marketplace code (``tmall``)
+is shown by its name in the reader's language (天猫 / Tmall), wherever it comes from. A
+``datetime`` parameter is shown in the team's zone by
 ``bot.core.timefmt`` (``{when}``, or ``{when:%m-%d %H:%M}`` for another format).
 """
 
@@ -18,6 +20,7 @@ from pathlib import Path
 
 from babel.messages.pofile import read_po
 
+from bot.core.platforms import PLATFORM_NAMES
 from bot.core.timefmt import Shown
 
 LANGS = ("zh-CN", "en")
@@ -81,7 +84,9 @@ def roles(names: object) -> Terms:
     return Terms(tuple(Term(f"role.{r}") for r in sorted(names)), empty=Term("role.none"))  # type: ignore[arg-type]
 
 
-def _param(value: object, lang: str) -> object:
+def _param(name: str, value: object, lang: str) -> object:
+    if name == "platform" and isinstance(value, str) and value in PLATFORM_NAMES:
+        return t(f"dash.platform.{value}", lang)  # never a code in a sentence
     if isinstance(value, datetime):  # the team's zone; naive: refused (strict) or taken as UTC
         return Shown(value)
     return value.render(lang) if isinstance(value, Term | Terms) else value
@@ -93,7 +98,7 @@ def t(key: str, lang: str | None = None, **params: object) -> str:
     if template is None:
         return key
     try:
-        return template.format(**{k: _param(v, lang) for k, v in params.items()})
+        return template.format(**{k: _param(k, v, lang) for k, v in params.items()})
     except (KeyError, IndexError):
         return template
 

@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, select
 
-from bot.core.platforms import PLATFORM_CODES, PLATFORM_NAMES
+from bot.core.platforms import platform_code
 from bot.declarations import headers as hdr
 from bot.declarations.sheets import ImportReport, Progress, RowError, parse_cell, parse_rows
 from storage.db import Database
@@ -35,14 +35,6 @@ log = logging.getLogger(__name__)
 COUNTS = ("exposure", "clicks", "orders", "units")
 MONEY = ("gmv", "fees")
 _TASK_REF = re.compile(r"#?(\d{1,9})")
-_REVERSE = {v: k for k, v in PLATFORM_NAMES.items()}
-
-
-def platform_code(value: str) -> str | None:
-    """天猫 / Tmall / tmall → ``tmall``; None when it is no marketplace we know."""
-    text = (value or "").strip()
-    code = _REVERSE.get(text, text.lower())
-    return code if code in PLATFORM_CODES else None
 
 
 @dataclass(frozen=True)
@@ -86,7 +78,7 @@ def _check(session: Session, number: int, record: dict, report: ImportReport, ca
         return None
     found = find_campaign(session, code, record["campaign"], cache)
     if found is None:
-        refuse("campaign", "results.unknown_campaign", platform=PLATFORM_NAMES.get(code, code))
+        refuse("campaign", "results.unknown_campaign", platform=code)
         return None
     counts = {k: record.get(k) or 0 for k in COUNTS}
     money = {k: record.get(k) or 0 for k in MONEY}
