@@ -255,3 +255,59 @@ def test_the_server_syncs_on_a_schedule_on_the_leader_only(seeded, erp, settings
     assert product(seeded, "MZ-001").cost == D("42.00")
     asyncio.run(guarded("cost_sync", job, lambda: True)())  # not due again for 600 s
     assert len(erp.requests) == 1
+
+
+JST = ("jst-app-key", "jst-app-secret-9", "jst-access-token")
+
+
+def test_a_jushuitan_source_signs_every_call_and_a_wrong_secret_fails_the_sync_clearly(
+        seeded, monkeypatch, caplog):
+    """聚水潭's open platform refuses an unsigned call: every page goes as its signed form
+    (biz carries the body and the page), the secret is never sent nor logged, a retry is
+    signed afresh, and a wrong secret or a missing variable fails the sync saying why."""
+    from adapters.erp.config import CostsFile, build
+
+    db = seeded
+    erp = ErpServer([jst_row("MZ-001", cost="40.10"), jst_row("MZ-003", cost="65.00")],
+                    jushuitan=JST)
+    try:
+        monkeypatch.setenv("PP_JST_KEY", JST[0])
+        monkeypatch.setenv("PP_JST_SECRET", JST[1])
+        monkeypatch.setenv("PP_JST_TOKEN", JST[2])
+        config = CostsFile.model_validate({"sources": [{
+            "name": "jst", "kind": "http_json", "url": erp.url, "method": "POST",
+            "body": {"wms_co_id": 0}, "signing": "jushuitan", "app_key_env": "PP_JST_KEY",
+            "app_secret_env": "PP_JST_SECRET", "token_env": "PP_JST_TOKEN", "retries": 3,
+            "mapping": {"page_size": 1}}]})
+        (signed,) = build(config)
+        erp.trouble = [503]
+        report = CostSync(db, [signed]).sync(signed)
+        assert report.failed is None and report.updated == 2, report
+        assert product(db, "MZ-001").cost == D("40.10")
+        forms = [form for _, _, form in erp.requests]
+        assert [json.loads(f["biz"])["page_index"] for f in forms] == [1, 1, 2]
+        assert all(json.loads(f["biz"])["wms_co_id"] == 0 and f["app_key"] == JST[0]
+                   for f in forms)
+        assert all(JST[1] not in json.dumps(f) for f in forms)  # the secret is never sent
+        assert all("Authorization" not in headers for _, headers, _ in erp.requests)
+        assert JST[1] not in caplog.text and JST[2] not in caplog.text
+
+        erp.requests.clear()
+        monkeypatch.setenv("PP_JST_SECRET", "not-the-secret")
+        failed = CostSync(db, [signed]).sync(signed)
+        assert "business code 102" in failed.failed and "签名错误" in failed.failed
+        assert len(erp.requests) == 1  # refused for good, not retried
+        monkeypatch.delenv("PP_JST_SECRET")
+        missing = CostSync(db, [signed]).sync(signed)
+        assert "PP_JST_SECRET" in missing.failed and len(erp.requests) == 1
+    finally:
+        erp.close()
+
+
+def test_jushuitan_signing_without_its_variables_is_refused_at_start_up():
+    from adapters.erp.config import CostsFile
+
+    with pytest.raises(ValueError, match="app_key_env, app_secret_env and token_env"):
+        CostsFile.model_validate({"sources": [{
+            "name": "jst", "kind": "http_json", "url": "http://127.0.0.1:1/x",
+            "method": "POST", "signing": "jushuitan", "token_env": "PP_JST_TOKEN"}]})

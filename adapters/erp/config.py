@@ -31,6 +31,9 @@ class CostSourceSpec(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict)
     headers: dict[str, str] = Field(default_factory=dict)
     token_env: str | None = Field(None, pattern=r"^[A-Z0-9_]+$")
+    signing: Literal["none", "jushuitan"] = "none"  # jushuitan: 聚水潭's signed form
+    app_key_env: str | None = Field(None, pattern=r"^[A-Z0-9_]+$")
+    app_secret_env: str | None = Field(None, pattern=r"^[A-Z0-9_]+$")
     mapping: dict[str, Any] = Field(default_factory=dict)
     folder: str | None = None
     columns: dict[str, str] = Field(default_factory=dict)
@@ -46,6 +49,13 @@ class CostSourceSpec(BaseModel):
             raise ValueError(f"{self.name}: http_json needs url")
         if self.kind == "file_drop" and not self.folder:
             raise ValueError(f"{self.name}: file_drop needs folder")
+        if self.signing == "jushuitan":
+            missing = [k for k in ("app_key_env", "app_secret_env", "token_env")
+                       if not getattr(self, k)]
+            if missing or self.method != "POST":
+                raise ValueError(f"{self.name}: 聚水潭 signing needs method POST and "
+                                 "app_key_env, app_secret_env and token_env (the access "
+                                 "token), the names of environment variables")
         unknown = set(self.mapping) - set(CostMapping.__dataclass_fields__)
         if unknown:
             raise ValueError(f"{self.name}: unknown mapping keys {', '.join(sorted(unknown))}")
@@ -82,7 +92,8 @@ def build(config: CostsFile) -> list[CostSource]:
                 name=s.name, url=s.url or "", mapping=CostMapping(**s.mapping), method=s.method,
                 body=s.body, params=s.params, headers=s.headers, token_env=s.token_env,
                 timeout=s.timeout, attempts=s.retries, interval=s.interval,
-                alert_after=s.alert_after))
+                alert_after=s.alert_after, signing=s.signing, app_key_env=s.app_key_env,
+                app_secret_env=s.app_secret_env))
         else:
             built.append(FileCostSource(name=s.name, folder=s.folder or "", columns=s.columns,
                                         interval=s.interval, alert_after=s.alert_after))

@@ -11,6 +11,10 @@ business codes listed in ``retry_codes``; a 4xx or another business code fails t
 once (the sync backs off and tells ops). A row that cannot be read is rejected with its
 reason (``rejected``) and the others still count. The token (``token_env``) is sent as a
 bearer token and never logged; query strings never reach an error message.
+
+``signing="jushuitan"``: 聚水潭's open platform (``adapters.erp.signing``): the body and the
+page fields go as its ``biz``, in a signed form with ``app_key_env``'s key and
+``token_env``'s access token, signed with ``app_secret_env``'s secret.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import httpx
 import jmespath
 
 from adapters.erp.rows import parse
+from adapters.erp.signing import jushuitan_form
 from adapters.platforms.http_util import TIMEOUT, RetryableHTTPError, check, with_retries
 from bot.core.ports import RowRejected, StockCost
 
@@ -76,6 +81,9 @@ class HttpJsonCostSource:
     interval: float = 900.0
     alert_after: int = 1
     client: httpx.Client | None = None
+    signing: str = "none"  # or "jushuitan"
+    app_key_env: str | None = None
+    app_secret_env: str | None = None
     kind: str = "http_json"
     rejected: list[RowRejected] = field(default_factory=list)
 
@@ -88,9 +96,21 @@ class HttpJsonCostSource:
     def _headers(self) -> dict[str, str]:
         headers = {"Accept": "application/json", **{k: str(v) for k, v in self.headers.items()}}
         token = os.environ.get(self.token_env or "", "") if self.token_env else ""
-        if token:
+        if token and self.signing == "none":  # a signed call carries it in its form
             headers["Authorization"] = f"Bearer {token}"
         return headers
+
+    def _secret(self, env: str | None, what: str) -> str:
+        value = os.environ.get(env or "", "") if env else ""
+        if not value:  # the variable's name, never a value
+            raise ErpError(f"{self.name}: {self.signing} signing needs the {what} in the "
+                           f"environment variable {env or '(not configured)'}")
+        return value
+
+    def _signed(self, biz: dict) -> dict[str, str]:
+        return jushuitan_form(biz, app_key=self._secret(self.app_key_env, "app key"),
+                              app_secret=self._secret(self.app_secret_env, "app secret"),
+                              access_token=self._secret(self.token_env, "access token"))
 
     def _page(self, number: int) -> Any:
         m = self.mapping
@@ -102,7 +122,10 @@ class HttpJsonCostSource:
 
         @with_retries(self.attempts)
         def ask() -> Any:
-            if self.method.upper() == "POST":
+            if self.signing == "jushuitan":
+                response = self._client().post(self.url, data=self._signed(
+                    {**self.body, **paging}), headers=self._headers())
+            elif self.method.upper() == "POST":
                 response = self._client().post(self.url, json={**self.body, **paging},
                                                headers=self._headers())
             else:

@@ -6,15 +6,25 @@
 ``rows`` (good, bad, or not rows at all). Scripted trouble, answered first and in order:
 an HTTP status (429 carries ``Retry-After``), ``"garbage"`` (a body that is not JSON) or
 ``("code", n)`` (a business error). Every request is logged with its headers and body.
+
+``ErpServer(jushuitan=(app_key, app_secret, access_token))`` speaks 聚水潭's open platform
+instead: a form-encoded POST whose ``biz`` holds the JSON body, signed as its documentation
+says (``sign`` = lower-case hex MD5 of the secret, then every other field as name and value,
+sorted by name, empty ones left out), checked here with its own code. A missing field, an
+unknown key or token, a timestamp more than ten minutes off or a wrong sign answers a
+business error (the code numbers are this fake's, the messages 聚水潭's wording).
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qs
 
 PATH = "/open/inventory/query"
 
@@ -29,7 +39,9 @@ def jst_row(sku: str, cost: Any = "38.50", qty: Any = 800, order_lock: Any = 20,
 
 
 class ErpServer:
-    def __init__(self, rows: list[Any] | None = None, retry_after: str = "1") -> None:
+    def __init__(self, rows: list[Any] | None = None, retry_after: str = "1",
+                 jushuitan: tuple[str, str, str] | None = None) -> None:
+        self.jushuitan = jushuitan
         self.rows: list[Any] = list(rows or [])
         self.trouble: list[Any] = []
         self.retry_after = retry_after
@@ -40,11 +52,21 @@ class ErpServer:
             def do_POST(self) -> None:  # noqa: N802
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length) if length else b"{}"
-                try:
-                    body = json.loads(raw or b"{}")
-                except ValueError:
-                    body = {}
-                server.requests.append((self.path, dict(self.headers.items()), body))
+                if server.jushuitan is not None:
+                    form = {k: v[0] for k, v in parse_qs(raw.decode("utf-8"),
+                                                         keep_blank_values=True).items()}
+                    server.requests.append((self.path, dict(self.headers.items()), form))
+                    refused, body = server.signed(self.headers.get("Content-Type", ""), form)
+                    if refused:
+                        self._send(200, json.dumps({"code": refused[0], "msg": refused[1],
+                                                    "data": None}).encode())
+                        return
+                else:
+                    try:
+                        body = json.loads(raw or b"{}")
+                    except ValueError:
+                        body = {}
+                    server.requests.append((self.path, dict(self.headers.items()), body))
                 if self.path.split("?")[0] != PATH:
                     self._send(404, b'{"code": 404, "msg": "not found"}')
                     return
@@ -80,6 +102,28 @@ class ErpServer:
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()
         self.url = f"http://127.0.0.1:{self.httpd.server_port}{PATH}"
+
+    def signed(self, content_type: str, form: dict[str, str]) -> tuple[tuple | None, dict]:
+        """(code, message) when 聚水潭 would refuse the call, else None, and its ``biz``."""
+        assert self.jushuitan is not None
+        app_key, secret, token = self.jushuitan
+        if not content_type.startswith("application/x-www-form-urlencoded"):
+            return (10, "请求格式错误:须为表单"), {}
+        needed = ("app_key", "access_token", "timestamp", "charset", "version", "biz", "sign")
+        if any(not form.get(name) for name in needed):
+            return (11, "缺少公共参数"), {}
+        if form["app_key"] != app_key or form["access_token"] != token:
+            return (100, "app_key或access_token无效"), {}
+        if abs(time.time() - int(form["timestamp"])) > 600:
+            return (101, "timestamp已过期"), {}
+        text = secret + "".join(f"{k}{v}" for k, v in sorted(form.items())
+                                if k != "sign" and v != "")
+        if form["sign"] != hashlib.md5(text.encode("utf-8")).hexdigest():
+            return (102, "签名错误"), {}
+        try:
+            return None, json.loads(form["biz"])
+        except ValueError:
+            return (12, "biz不是JSON"), {}
 
     def page(self, body: dict) -> dict:
         index = int(body.get("page_index") or 1)
