@@ -211,3 +211,37 @@ def test_a_declaration_margin_uses_the_platform_category_of_each_sku(seeded):
             m.unit.margin * m.promo_stock for m in lines.values())
         assert margin.thinnest(list(lines.values())).sku == "MZ-001"
         assert s.exec(select(ProductCategory)).first() is not None
+
+
+def test_a_campaign_with_its_own_commission_is_computed_with_it_and_says_so(seeded):
+    """A 百亿补贴 charging 2 % instead of the table's 3 %: the notice's ``fees`` (read by the
+    same check every notice passes at ingest) wins for what it names, and the approval
+    card says the campaign's own terms were used; an unreadable one is set aside."""
+    from bot.watch.validate import UNREADABLE, normalise_requirements
+    from storage.models import Campaign, Task
+
+    db = seeded
+    for text in ("认领 1", "填报 1"):
+        assert router.handle_text(db, Inbound("web", "tmall-promo", "li.na"), text).ok
+    with db.session() as s:
+        s.add(ProductCategory(sku="MZ-001", platform="tmall", category="美妆个护/面膜"))
+        campaign = s.get(Campaign, s.get(Task, 1).campaign_id)
+        campaign.requirements = normalise_requirements(
+            {**campaign.requirements, "fees": {"commission": "2%"}})
+        s.add(campaign)
+    with pricing.use(pricing.PricingPolicy()), db.session() as s:
+        task = s.get(Task, 1)
+        found = margin.deal(s, task)
+        rates = found.fees("MZ-001")
+        assert (rates.commission, rates.payment, rates.campaign) == (
+            D("0.02"), D("0.006"), ("commission",))  # the payment fee stays the table's
+        one = {m.sku: m for m in margin.line_margins(found)}["MZ-001"].unit
+        # 109.60 × 2 % = 2.192 → 2.19; 0.66; ¥6; cost 38.00 → 62.75 (61.65 at the table's 3 %)
+        assert (one.commission, one.margin) == (D("2.19"), D("62.75"))
+        zh = margin.card_fields(s, task, None, "zh-CN")[0].value
+        en = margin.card_fields(s, task, None, "en")[0].value
+    assert "本活动自己的费率(佣金)" in zh and "佣金 2.0%" in zh, zh
+    assert "This campaign's own commission" in en, en
+    bad = normalise_requirements({"fees": {"commission": "很多"}})
+    assert "fees" not in bad and "很多" in bad[UNREADABLE]["fees"]
+    assert fees.campaign_fees(bad) == {}

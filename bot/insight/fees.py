@@ -15,11 +15,15 @@ fees:
 A product's category on the platform (``product_categories``) is matched first, then its
 category in the pool; ``美妆个护`` also matches ``美妆个护/面膜``. A platform without a
 ``fees:`` section has no fees (every rate 0), which the margin says.
+
+A campaign may charge its own (a 百亿补贴's lower commission): its notice's
+``requirements.fees``, in the same shape (``{commission: 0.02}``), wins over the table for
+what it names (``with_campaign``); the margin says the campaign's terms were used.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -43,6 +47,12 @@ class Fees:
     shipping: Decimal = ZERO
     category: str = ""  # the category override applied; "" = the platform's defaults
     configured: bool = True  # False: the rules file has no ``fees:`` section
+    campaign: tuple[str, ...] = ()  # the fees the campaign's own terms set
+
+    def with_campaign(self, requirements: dict | None) -> Fees:
+        """These fees with the campaign's own (``requirements.fees``) where it names one."""
+        own = campaign_fees(requirements)
+        return replace(self, **own, campaign=tuple(sorted(own))) if own else self
 
 
 @dataclass(frozen=True)
@@ -101,6 +111,16 @@ def _values(raw: Any, where: str) -> tuple[dict[str, Decimal], str | None]:
             return {}, f"{where}.{name}: cannot be negative"
         out[name] = number
     return out, None
+
+
+def campaign_fees(requirements: dict | None) -> dict[str, Decimal]:
+    """The fees a campaign's notice sets (``requirements.fees``); {} when none or unusable
+    (the notice's check at ingest moves an unusable one aside, flagged on the card)."""
+    raw = (requirements or {}).get("fees")
+    if not raw:
+        return {}
+    values, error = _values(raw, "requirements.fees")
+    return {} if error else values
 
 
 def problem(section: Any) -> str | None:

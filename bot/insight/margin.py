@@ -28,7 +28,8 @@ from decimal import ROUND_HALF_UP, Decimal
 from sqlmodel import Session, select
 
 from bot.core import views
-from bot.core.i18n import t
+from bot.core.i18n import Term, t
+from bot.core.i18n import Terms as Words
 from bot.insight import fees, pricing
 from bot.insight.discounts import ZERO, Discount, Terms, cents, yuan
 from bot.insight.fees import Fees, FeeTable
@@ -123,7 +124,8 @@ class Deal:
     def fees(self, sku: str) -> Fees:
         product = self.products.get(sku)
         return self.table.for_categories(self.categories.get(sku),
-                                         product.category if product else "")
+                                         product.category if product else "").with_campaign(
+            self.campaign.requirements)
 
     def unit(self, sku: str, price: Decimal, *, quantity: int = 1,
              basket: Decimal | None = None,
@@ -204,7 +206,11 @@ def card_fields(session: Session, task: Task, declaration: Declaration | None,
                  sku=thin.sku, unit=yuan(thin.unit.margin), rate=_pct(thin.unit.rate),
                  commission=_pct(rates.commission), payment=_pct(rates.payment),
                  shipping=yuan(rates.shipping), platform=name, version=found.table.version)
-    if not found.table.configured:
+    own = found.fees(thin.sku).campaign if thin is not None else ()
+    if own:
+        text += "\n" + t("deal.m.campaign_fees", lang, fees=Words(tuple(
+            Term(f"deal.fee.{name}") for name in own)))
+    elif not found.table.configured:
         text += "\n" + t("deal.m.no_fees", lang, platform=name)
     return [CardField(label=t("deal.card.margin", lang), value=text, short=False)]
 

@@ -147,6 +147,23 @@ def number(value: Any) -> Decimal | None:
     return parsed if parsed.is_finite() else None
 
 
+FEE_RATES, FEE_AMOUNTS = ("commission", "payment"), ("shipping",)
+
+
+def _fees(value: Any) -> tuple[Any, bool]:
+    """``{commission: "2%", shipping: 6}`` → rates as fractions below 1, amounts ≥ 0."""
+    if not isinstance(value, dict) or not value:
+        return value, False
+    out: dict[str, float] = {}
+    for name, raw in value.items():
+        parsed = number(raw)
+        if name not in FEE_RATES + FEE_AMOUNTS or parsed is None or parsed < 0 \
+                or (name in FEE_RATES and parsed >= 1):
+            return value, False
+        out[name] = float(parsed)
+    return out, True
+
+
 def _known(key: str, value: Any) -> tuple[Any, bool]:
     """(normalised value, readable?) for the requirements PromoPilot computes with."""
     if value is None:
@@ -171,6 +188,8 @@ def _known(key: str, value: Any) -> tuple[Any, bool]:
         return [str(v) for v in items if v not in (None, "")], True
     if key in SCALARS:
         return (value, True) if not isinstance(value, dict | list) else (value, False)
+    if key == "fees":  # the campaign's own fee terms (bot.insight.fees.campaign_fees)
+        return _fees(value)
     if key == "rules":
         return (value, True) if isinstance(value, list) and all(
             isinstance(r, dict) for r in value) else (value, False)
