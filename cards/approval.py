@@ -100,7 +100,7 @@ def approval_card(session: Session, params: dict, lang: str, *,
                 title=t("card.approval_title", lang, title=f"#{task.id} {campaign.title}"))
     requester = rnd.requested_by if rnd else (steps[0].requested_by if steps else None)
     card.fields += [
-        CardField(label=t("card.platform", lang), value=_platform_name(session, campaign.platform)),
+        CardField(label=t("card.platform", lang), value=_platform_name(session, campaign.platform, lang)),
         CardField(label=t("card.requested_by", lang), value=_user_name(session, requester)),
         CardField(label=t("card.deadline", lang), value=local(task.deadline)),
     ]

@@ -11,8 +11,9 @@ from decimal import Decimal, InvalidOperation
 
 from sqlmodel import Session, select
 
-from bot.core.i18n import t
+from bot.core.i18n import platform_name, t
 from bot.core.lifecycle import CLOSED_STATES, State
+from bot.core.platforms import PLATFORM_NAMES
 from bot.core.settings import get_settings
 from bot.core.timefmt import local
 from bot.core.views import BUILDERS, Builder, builder  # noqa: F401  (re-exported)
@@ -136,9 +137,11 @@ def discount(list_price: Decimal | None, promo: Decimal | None) -> str:
 _user_name = user_name
 
 
-def _platform_name(session: Session, code: str) -> str:
+def _platform_name(session: Session, code: str, lang: str | None) -> str:
+    if code in PLATFORM_NAMES:  # no read for the marketplaces the catalog names
+        return platform_name(code, lang)
     platform = session.get(Platform, code)
-    return platform.name if platform else code
+    return platform_name(code, lang, platform.name if platform else None)
 
 
 REASON_SHOWN = 500  # characters of a rejection reason on the card; the console has it all
@@ -171,7 +174,7 @@ def task_card(session: Session, params: dict, lang: str) -> Card | None:
         when(task.deadline) if task.deadline else t("card.deadline_unclear", lang)
     )
     fields = [
-        CardField(label=t("card.platform", lang), value=_platform_name(session, campaign.platform)),
+        CardField(label=t("card.platform", lang), value=_platform_name(session, campaign.platform, lang)),
         CardField(label=t("card.state", lang), value=state_label),
         CardField(label=t("card.deadline", lang), value=deadline),
         CardField(label=t("card.event", lang),
@@ -195,7 +198,7 @@ def task_card(session: Session, params: dict, lang: str) -> Card | None:
         kind="result" if task.state in {"accepted", "platform_rejected", "running",
                                         "finished"} else ("notice" if task.state == "new"
                                                           else "task"),
-        title=f"#{task.id} [{_platform_name(session, campaign.platform)}] {campaign.title}",
+        title=f"#{task.id} [{_platform_name(session, campaign.platform, lang)}] {campaign.title}",
         color=STATE_COLOR.get(task.state, "blue"),
         subtitle=state_label,
         fields=fields,

@@ -53,7 +53,7 @@ def submission_card(session: Session, params: dict, lang: str) -> Card | None:
                 color={"failed": "red", "waiting": "orange", "sent": "green"}.get(
                     run.status, "orange"))
     card.fields += [
-        CardField(label=t("card.platform", lang), value=_platform_name(session, campaign.platform)),
+        CardField(label=t("card.platform", lang), value=_platform_name(session, campaign.platform, lang)),
         CardField(label=t("sub.channel", lang), value=channel_name(str(channel), lang)),
         CardField(label=t("card.state", lang), value=t(f"state.{task.state}", lang)),
         CardField(label=t("sub.key", lang), value=run.idempotency_key),

@@ -157,7 +157,7 @@ def reminder_card(session: Session, params: dict, lang: str) -> Card | None:
         lines.append(t("rem.late", lang, due=local(datetime.fromisoformat(params["due"]))))
     card.text = "\n".join(lines)
     card.fields.append(CardField(label=t("card.platform", lang),
-                                 value=_platform_name(session, campaign.platform)))
+                                 value=_platform_name(session, campaign.platform, lang)))
     card.fields.append(CardField(label=t("card.state", lang), value=t(f"state.{task.state}",
                                                                       lang)))
     if task.claimed_by:
@@ -196,7 +196,7 @@ def _digest_line(session: Session, task: Task, campaign: Campaign, lang: str,
     when = local(task.deadline, tz, fmt="%m-%d %H:%M") if task.deadline else "?"
     owner = session.get(User, task.claimed_by) if task.claimed_by else None
     who = f" · {owner.display_name}" if owner else ""
-    return (f"#{task.id} [{_platform_name(session, campaign.platform)}] {campaign.title[:50]} — "
+    return (f"#{task.id} [{_platform_name(session, campaign.platform, lang)}] {campaign.title[:50]} — "
             f"{when} — {t(f'state.{task.state}', lang)}{who}")
 
 

@@ -8,7 +8,7 @@ from sqlalchemy import and_, or_
 from sqlmodel import select
 
 from bot.core.errors import Invalid, NotFound
-from bot.core.i18n import Term
+from bot.core.i18n import Term, platform_name
 from bot.core.lifecycle import OPEN_STATES, State
 from bot.core.timefmt import local
 from cards.builders import BUILDERS
@@ -59,7 +59,8 @@ def _task_lines(ctx: Context, *conditions, ongoing: bool = False) -> list[str]:
             .where(states, *conditions)
             .order_by(Task.deadline.is_(None), Task.deadline, Task.id).limit(50)
         ).all()
-    return [_line(ctx, task, campaign, pname or campaign.platform, owner or "")
+    return [_line(ctx, task, campaign, platform_name(campaign.platform, ctx.lang, pname),
+                  owner or "")
             for task, campaign, pname, owner in rows]
 
 

@@ -155,3 +155,13 @@ def test_a_platform_may_be_named_as_people_say_it_and_an_unknown_one_binds_nothi
     assert bindings() - before == {("tmall", "approvals"), ("pdd", "approvals")}
     rules = say(seeded, "li.na", "规则 天猫")
     assert rules.ok and rules.text.startswith("天猫:v"), rules.text
+
+
+def test_a_marketplace_is_named_in_the_readers_language_on_cards_and_lists(seeded):
+    task = first_task(seeded)
+    en, zh = say(seeded, "alex", f"status {task.id}"), say(seeded, "li.na", f"状态 {task.id}")
+    assert "[Tmall]" in en.card.title and "[天猫]" not in en.card.title, en.card.title
+    assert "[天猫]" in zh.card.title, zh.card.title
+    assert "Tmall" in {f.value for f in en.card.fields}
+    listed = say(seeded, "alex", "list").text
+    assert "[JD]" in listed and "[京东]" not in listed, listed

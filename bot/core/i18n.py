@@ -84,9 +84,17 @@ def roles(names: object) -> Terms:
     return Terms(tuple(Term(f"role.{r}") for r in sorted(names)), empty=Term("role.none"))  # type: ignore[arg-type]
 
 
+def platform_name(code: str, lang: str | None, stored: str | None = None) -> str:
+    """A marketplace as the reader calls it: a known one's name in their language (天猫 /
+    Tmall), else the name a team gave its own platform (``stored``), else the code."""
+    if code in PLATFORM_NAMES:
+        return t(f"dash.platform.{code}", lang)
+    return stored or code
+
+
 def _param(name: str, value: object, lang: str) -> object:
     if name == "platform" and isinstance(value, str) and value in PLATFORM_NAMES:
-        return t(f"dash.platform.{value}", lang)  # never a code in a sentence
+        return platform_name(value, lang)  # never a code in a sentence
     if isinstance(value, datetime):  # the team's zone; naive: refused (strict) or taken as UTC
         return Shown(value)
     return value.render(lang) if isinstance(value, Term | Terms) else value

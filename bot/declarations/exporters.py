@@ -25,7 +25,7 @@ from sqlmodel import Session, select
 
 from bot.core import templating, timefmt
 from bot.core.errors import Invalid, NotFound
-from bot.core.i18n import normalise, t
+from bot.core.i18n import normalise, platform_name, t
 from bot.declarations import compliance
 from bot.declarations.numbers import NumberRefused, to_int
 from bot.declarations.sheets import PLATFORM_CODES, PLATFORM_ZH, PRODUCT_COLUMNS
@@ -196,7 +196,7 @@ def context_for(session: Session, task_id: int, version: int | None = None) -> d
 
 
 def _platform_name(code: str, lang: str | None) -> str:
-    return PLATFORM_ZH.get(code, code) if normalise(lang) == "zh-CN" else code
+    return platform_name(code, lang)
 
 
 def _uses_items(mapping: ColumnMap) -> bool:

@@ -21,7 +21,7 @@ from sqlmodel import Session, select
 from bot.core import lifecycle, outbox
 from bot.core.actors import Actor
 from bot.core.errors import Conflict, Forbidden, NotFound
-from bot.core.i18n import Term, roles, t
+from bot.core.i18n import Term, platform_name, roles, t
 from bot.core.lifecycle import Outcome
 from bot.core.templating import TemplateRefused, render
 from bot.core.timefmt import local
@@ -268,7 +268,7 @@ def proposal_card(session: Session, params: dict, lang: str) -> Card | None:
     if proposal is None:
         return None
     platform = session.get(Platform, proposal.platform)
-    name = platform.name if platform else proposal.platform
+    name = platform_name(proposal.platform, lang, platform.name if platform else None)
     text_rule = rule_text(proposal.rule, lang)
     try:
         body = render("rule_proposal", lang, proposal=proposal, platform_name=name,
@@ -330,7 +330,7 @@ def report_text(session: Session, lang: str | None, platform: str | None = None,
     out = [t("learn.report_title", lang, days=days)]
     for code, rows in data.items():
         platform_row = session.get(Platform, code)
-        out.append(f"[{platform_row.name if platform_row else code}]")
+        out.append(f"[{platform_name(code, lang, platform_row.name if platform_row else None)}]")
         out += [f"  {t('learn.report_line', lang, n=n, category=t(f'learn.cat.{cat}', lang), text=text[:80])}"
                 for n, cat, text in rows]
     return "\n".join(out)

@@ -28,7 +28,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from sqlmodel import Session, select
 
 from bot.core import views
-from bot.core.i18n import Term, t
+from bot.core.i18n import Term, platform_name, t
 from bot.core.i18n import Terms as Words
 from bot.insight import fees, pricing
 from bot.insight.discounts import ZERO, Discount, Terms, cents, yuan
@@ -197,7 +197,7 @@ def card_fields(session: Session, task: Task, declaration: Declaration | None,
     margins = line_margins(found)
     thin, whole = thinnest(margins), total(margins)
     platform = session.get(Platform, found.campaign.platform)
-    name = platform.name if platform else found.campaign.platform
+    name = platform_name(found.campaign.platform, lang, platform.name if platform else None)
     if thin is None or thin.unit is None:
         text = t("deal.m.no_cost", lang)
     else:

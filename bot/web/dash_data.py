@@ -21,7 +21,7 @@ from itertools import islice
 from sqlalchemy import Text, case, cast, func, or_
 from sqlmodel import Session, select
 
-from bot.core.i18n import t
+from bot.core.i18n import platform_name, t
 from bot.core.lifecycle import CLOSED_STATES, State
 from bot.web.dash_common import Viewer, refuse
 from storage.models import Campaign, ChatBinding, Platform, Task, User
@@ -330,9 +330,4 @@ def _tagged_counts(session: Session, f: Filters, now: datetime) -> Counts:
 
 def platform_names(session: Session, lang: str) -> dict[str, str]:
     """Each platform's name in the reader's language (the table's name when we have none)."""
-    names = {}
-    for p in session.exec(select(Platform)):
-        key = f"dash.platform.{p.code}"
-        shown = t(key, lang)
-        names[p.code] = p.name if shown == key else shown
-    return names
+    return {p.code: platform_name(p.code, lang, p.name) for p in session.exec(select(Platform))}
