@@ -122,3 +122,26 @@ def test_report_metrics_on_the_command_line(db, monkeypatch):
         assert bad.exit_code != 0 and "Cannot read the time" in bad.output
     finally:
         get_settings.cache_clear()
+
+
+@pytest.mark.parametrize("tz", ["Asia/Shanghai", "America/New_York", "Asia/Kathmandu",
+                                "Pacific/Chatham"])
+def test_a_moment_is_counted_in_the_month_of_the_teams_zone(tz):
+    """The month a submission or deadline counts in, by the window's month starts, is the
+    month its team's clock showed: around every local midnight that starts a month, in
+    zones with daylight saving and with offsets of 45 minutes."""
+    from datetime import UTC, datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from bot.insight.metrics import Months
+
+    since, until = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 12, 31, tzinfo=UTC)
+    months = Months(tz, since, until)
+    moments = []
+    for month in range(2, 13):
+        start = datetime(2026, month, 1, tzinfo=ZoneInfo(tz))
+        moments += [start + timedelta(seconds=s) for s in (-61, -1, 0, 1, 3600)]
+    moments += [since, until - timedelta(microseconds=1)]
+    for moment in moments:
+        local = moment.astimezone(ZoneInfo(tz))
+        assert months.of(moment) == f"{local.year:04d}-{local.month:02d}", moment

@@ -22,14 +22,16 @@ Months and working hours are in the zone of the task's team (``teams.timezone``)
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from functools import lru_cache
+from typing import NamedTuple
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
-from sqlalchemy import Row, or_
+from sqlalchemy import or_
 from sqlmodel import Session, select
 
 from bot.core.errors import Invalid
@@ -192,6 +194,49 @@ def outside_hours(moment: datetime, tz: str, settings: InsightSettings) -> bool:
     return local.isoweekday() not in settings.days() or not (start <= clock < end)
 
 
+class TaskRow(NamedTuple):
+    id: int
+    created_at: datetime
+    deadline: datetime | None
+    team_id: int | None
+    platform: str
+
+
+class EventRow(NamedTuple):
+    task_id: int
+    action: str
+    actor: str
+    created_at: datetime
+
+
+def _utc(moment: datetime) -> datetime:
+    """In UTC, as stored times are: aware times of one tzinfo compare twenty times faster."""
+    return moment.astimezone(UTC)
+
+
+class Months:
+    """Which month of a zone a moment falls in, by bisecting the window's month starts:
+    the walk asks 400,000 times for 100,000 tasks, and a zone conversion each time was a
+    fifth of it."""
+
+    def __init__(self, tz: str, since: datetime, until: datetime) -> None:
+        local, end = since.astimezone(zone(tz)), until.astimezone(zone(tz))
+        year, month = local.year, local.month
+        self.tz, self.starts, self.labels = tz, [], []
+        while (year, month) <= (end.year, end.month) or len(self.starts) < 2:
+            self.starts.append(_utc(datetime(year, month, 1, tzinfo=zone(tz))))
+            self.labels.append(f"{year:04d}-{month:02d}")
+            year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+        self.starts.append(_utc(datetime(year, month, 1, tzinfo=zone(tz))))  # the last bound
+
+    def of(self, moment: datetime) -> str:
+        i = bisect_right(self.starts, moment) - 1
+        if 0 <= i < len(self.labels):
+            return self.labels[i]
+        local = moment.astimezone(zone(self.tz))  # outside the window: asked directly
+        return f"{local.year:04d}-{local.month:02d}"
+
+
 def _in_scope(query, since: datetime, until: datetime, platforms: Iterable[str] | None,
               team_id: int | None):
     """``query`` (joined to tasks and campaigns) kept to the tasks that may have something
@@ -208,27 +253,28 @@ def _in_scope(query, since: datetime, until: datetime, platforms: Iterable[str] 
 
 
 def scope(session: Session, since: datetime, until: datetime, platforms: Iterable[str] | None,
-          team_id: int | None) -> list:
-    """The window's tasks as light rows (id, created_at, deadline, team_id, platform): a
-    year of a busy team is 100,000 tasks, and ORM objects cost five times the read."""
+          team_id: int | None) -> list[TaskRow]:
+    """The window's tasks as light rows: a year of a busy team is 100,000 tasks, and ORM
+    objects cost five times the read (and a Row's attributes ten times a tuple's)."""
     query = (select(Task.id, Task.created_at, Task.deadline, Task.team_id, Campaign.platform)
              .join(Campaign, Campaign.id == Task.campaign_id))
-    return list(session.exec(_in_scope(query, since, until, platforms, team_id)
-                             .order_by(Task.id)))
+    return [TaskRow._make(row) for row in session.exec(
+        _in_scope(query, since, until, platforms, team_id).order_by(Task.id))]
 
 
 def _events(session: Session, since: datetime, until: datetime,
-            platforms: Iterable[str] | None, team_id: int | None) -> dict[int, list]:
-    """The scoped tasks' events that count, as light rows (task_id, action, actor,
-    created_at) in order, in one statement joined to the same scope."""
+            platforms: Iterable[str] | None, team_id: int | None) -> dict[int, list[EventRow]]:
+    """The scoped tasks' events that count, as light rows in order, in one statement
+    joined to the same scope."""
     query = (select(AuditEvent.task_id, AuditEvent.action, AuditEvent.actor,
                     AuditEvent.created_at)
              .join(Task, Task.id == AuditEvent.task_id)
              .join(Campaign, Campaign.id == Task.campaign_id)
              .where(AuditEvent.action.in_(EVENTS)))
-    found: dict[int, list] = {}
-    for event in session.exec(_in_scope(query, since, until, platforms, team_id)
-                              .order_by(AuditEvent.created_at, AuditEvent.id)):
+    found: dict[int, list[EventRow]] = {}
+    for row in session.exec(_in_scope(query, since, until, platforms, team_id)
+                            .order_by(AuditEvent.created_at, AuditEvent.id)):
+        event = EventRow._make(row)
         found.setdefault(event.task_id or 0, []).append(event)
     return found
 
@@ -246,11 +292,15 @@ def compute(session: Session, since: datetime, until: datetime | None = None, *,
     zones = {team.id: team.timezone for team in session.exec(select(Team))}
     default_zone = get_settings().timezone
     buckets: dict[tuple[str, str], Bucket] = {}
+    months: dict[str, Months] = {}
 
     def bucket(platform: str, moment: datetime, tz: str) -> Bucket:
-        local = moment.astimezone(zone(tz))
-        month = f"{local.year:04d}-{local.month:02d}"  # strftime's cost, 100,000 times
-        return buckets.setdefault((platform, month), Bucket(platform, month))
+        calendar = months.get(tz) or months.setdefault(tz, Months(tz, since, until))
+        month = calendar.of(moment)
+        found = buckets.get((platform, month))
+        if found is None:
+            found = buckets[(platform, month)] = Bucket(platform, month)
+        return found
 
     def inside(moment: datetime | None) -> bool:
         return moment is not None and since <= moment < until
@@ -276,7 +326,7 @@ def compute(session: Session, since: datetime, until: datetime | None = None, *,
     return Metrics(since, until, [buckets[k] for k in sorted(buckets)])
 
 
-def _rejections(history: list[Row], platform: str, tz: str, inside, bucket,
+def _rejections(history: list[EventRow], platform: str, tz: str, inside, bucket,
                 now: datetime) -> None:
     for i, event in enumerate(history):
         if event.action == "accept" and inside(event.created_at):
@@ -299,9 +349,9 @@ def _rejections(history: list[Row], platform: str, tz: str, inside, bucket,
             b.reworks_open += 1
 
 
-def _submissions(history: list[Row], people: set[str], platform: str, tz: str, inside,
+def _submissions(history: list[EventRow], people: set[str], platform: str, tz: str, inside,
                  bucket, settings: InsightSettings) -> None:
-    click: Row | None = None  # the latest person's submit click since the last one
+    click: EventRow | None = None  # the latest person's submit click since the last one
     for event in history:
         if event.action == "submit":
             click = event if event.actor in people else click
