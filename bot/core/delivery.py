@@ -87,13 +87,23 @@ def prepare(db: Database, rows: list[OutboxMessage], language: str,
     The batch is built under one savepoint; when a card fails, that is undone and the batch
     built again with a savepoint per card, so one card's failure costs only its rows (two
     statements a card saved on the usual path, where none fails). The batch's messages are
-    found in one query."""
-    out: dict[int, Prepared] = {}
-    broken: list[tuple[OutboxMessage, Exception]] = []
+    found in one query.
+
+    First the batch is built from a read (``_prepare_reading``): on SQLite that holds no
+    write lock while the cards are built, so the claims of the moment do not wait for it,
+    and a batch whose cards all show already writes nothing. A card that fails there, or
+    a builder that wants to write (the rules stored on first use), sends the batch down the
+    write transaction above, where each failure costs only its own rows."""
     groups: dict[str, list[OutboxMessage]] = {}
     for row in rows:
         payload = row.payload if isinstance(row.payload, dict) else {}
         groups.setdefault(repr((payload.get("builder"), payload.get("params"))), []).append(row)
+    try:
+        return _prepare_reading(db, groups, language)
+    except Exception:  # noqa: BLE001 - a card failed or wanted to write: the full path below
+        log.debug("outbox batch built again in one write transaction", exc_info=True)
+    out: dict[int, Prepared] = {}
+    broken: list[tuple[OutboxMessage, Exception]] = []
     with db.session() as session:
         hold_loaded(session)
         _preload(session, rows)
@@ -119,6 +129,53 @@ def prepare(db: Database, rows: list[OutboxMessage], language: str,
     for row, exc in broken:  # reported once this transaction is over (SQLite: its lock)
         out[row.id or 0] = Prepared(None, error=unbuildable(row, exc))
     return out
+
+
+class _Wrote(Exception):
+    """A builder tried to write while the batch was built from a read."""
+
+
+def _prepare_reading(db: Database, groups: dict[str, list[OutboxMessage]],
+                     language: str) -> dict[int, Prepared]:
+    """Build every card from a read, then reserve the messages still missing in one short
+    write (read again there: another dispatcher may have reserved one meanwhile). Raises
+    on the first card that fails and on any statement that is not a read."""
+    rows = [row for group in groups.values() for row in group]
+    cards: dict[int, Card | None] = {}
+    with db.read() as session:
+        event.listen(session, "before_flush", _refuse_write)
+        event.listen(session.connection(), "before_cursor_execute", _refuse_write_statement)
+        hold_loaded(session)
+        _preload(session, rows)
+        shown = {where: (m.id or 0, m.message_ref) for where, m in
+                 _messages(session, rows).items()}
+        for group in groups.values():
+            payload = group[0].payload if isinstance(group[0].payload, dict) else {}
+            card = BUILDERS[str(payload.get("builder"))](session, payload.get("params") or {},
+                                                          language)
+            cards.update((row.id or 0, card) for row in group)
+    missing = [row for row in rows if cards[row.id or 0] is not None
+               and _where(row) not in shown]
+    if missing:
+        with db.session() as session:
+            found = _messages(session, missing)
+            for row in missing:
+                if _where(row) not in shown:
+                    message = found.get(_where(row)) or reserve(session, row)
+                    found[_where(row)] = message
+                    shown[_where(row)] = (message.id or 0, message.message_ref)
+    return {row.id or 0: Prepared(None) if cards[row.id or 0] is None
+            else Prepared(cards[row.id or 0], *shown[_where(row)]) for row in rows}
+
+
+def _refuse_write(*_args: object) -> None:
+    raise _Wrote("a card builder wrote to the database")
+
+
+def _refuse_write_statement(_conn: object, _cursor: object, statement: str,
+                            *_rest: object) -> None:
+    if not statement.lstrip()[:6].upper().startswith(("SELECT", "WITH")):
+        raise _Wrote(f"a card builder ran {statement[:40]!r}")
 
 
 def _build(session: Session, group: list[OutboxMessage], language: str,
