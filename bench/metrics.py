@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import delete, insert, select, text  # noqa: E402
 
+from bench.rows import campaign, inserted_ids  # noqa: E402
 from storage.db import Database, upgrade  # noqa: E402
 from storage.models import AuditEvent, Campaign, Platform, Task, Team  # noqa: E402
 from storage.types import utcnow  # noqa: E402
@@ -51,13 +52,9 @@ def populate(db: Database, count: int) -> None:
     for start in range(0, count, chunk):
         n = min(chunk, count - start)
         with db.session() as s:
-            campaign_ids = [r[0] for r in s.execute(
-                insert(Campaign.__table__).returning(Campaign.__table__.c.id,
-                                                     sort_by_parameter_order=True),
-                [{"platform": PLATFORMS[(start + i) % len(PLATFORMS)],
-                  "external_id": f"M-{start + i}", "title": f"活动 {i}", "type": "大促",
-                  "requirements": {}, "source_url": "", "content_hash": "x", "version": 1,
-                  "created_at": now, "updated_at": now} for i in range(n)])]
+            campaign_ids = inserted_ids(s, Campaign, [
+                campaign(PLATFORMS[(start + i) % len(PLATFORMS)], f"M-{start + i}",
+                         f"活动 {i}", now, type="大促") for i in range(n)])
             tasks, births = [], []
             for cid in campaign_ids:
                 born = now - timedelta(days=rng.uniform(1, 90))
@@ -65,9 +62,7 @@ def populate(db: Database, count: int) -> None:
                 tasks.append({"campaign_id": cid, "team_id": 1, "state": "accepted",
                               "version": 8, "deadline": born + timedelta(days=rng.uniform(1, 5)),
                               "created_at": born, "updated_at": born + timedelta(days=1)})
-            task_ids = [r[0] for r in s.execute(
-                insert(Task.__table__).returning(Task.__table__.c.id,
-                                                 sort_by_parameter_order=True), tasks)]
+            task_ids = inserted_ids(s, Task, tasks)
             events = []
             for task_id, born in zip(task_ids, births, strict=True):
                 at = born

@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import func, insert, text  # noqa: E402
 from sqlmodel import select  # noqa: E402
 
+from bench.rows import campaign, inserted_ids  # noqa: E402
 from bot.watch.reminders import due_query, find_due, sweep  # noqa: E402
 from bot.watch.settings import WatchSettings  # noqa: E402
 from storage.db import Database, upgrade  # noqa: E402
@@ -54,21 +55,15 @@ def populate(db: Database, count: int, settings: WatchSettings) -> None:
     for start in range(0, count, chunk):
         n = min(chunk, count - start)
         with db.session() as s:
-            campaign_ids = [r[0] for r in s.execute(
-                insert(Campaign.__table__).returning(Campaign.__table__.c.id,
-                                                     sort_by_parameter_order=True),
-                [{"platform": "tmall", "external_id": f"S-{start + i}", "title": f"活动 {i}",
-                  "type": "", "requirements": {}, "source_url": "", "content_hash": "x",
-                  "version": 1, "created_at": now, "updated_at": now} for i in range(n)])]
+            campaign_ids = inserted_ids(s, Campaign, [
+                campaign("tmall", f"S-{start + i}", f"活动 {i}", now) for i in range(n)])
             rows = []
             for cid in campaign_ids:
                 deadline = now + timedelta(seconds=rng.uniform(60, 90 * 86400))
                 rows.append({"campaign_id": cid, "team_id": team_id,
                              "state": rng.choice(STATES), "version": 1, "deadline": deadline,
                              "created_at": now, "updated_at": now})
-            task_ids = [r[0] for r in s.execute(
-                insert(Task.__table__).returning(Task.__table__.c.id,
-                                                 sort_by_parameter_order=True), rows)]
+            task_ids = inserted_ids(s, Task, rows)
             logs = [{"task_id": tid, "tier": f"{name}#0", "late": False, "sent_at": now}
                     for tid, row in zip(task_ids, rows, strict=True)
                     for name, delta in tiers

@@ -6,9 +6,9 @@ from __future__ import annotations
 from sqlmodel import select
 
 from bot.core.errors import Forbidden, Invalid, NotFound
-from bot.core.i18n import Term
+from bot.core.i18n import Term, platform_name
 from bot.core.i18n import roles as role_names
-from bot.core.platforms import as_code, platform_code
+from bot.core.platforms import as_code
 from bot.core.users import add_user, parse_roles
 from commands.router import Context, Reply, router
 from storage.models import AuditEvent, ChatBinding, Platform
@@ -72,8 +72,7 @@ def bind_command(ctx: Context, args: list[str]) -> Reply:
             session.flush()
             session.add(AuditEvent(actor=ctx.actor.name, action="settings_bind", detail={
                 "after": binding.audited(), "said_in": ctx.inbound.chat}))
-        # a known marketplace in the reader's language (t()); a team's own by its name
-        shown = (Term("platform.all") if known is None
-                 else platform if platform_code(platform) else known.name)
+        shown = Term("platform.all") if known is None else platform_name(
+            platform, ctx.lang, known.name)
     return Reply(text=ctx.t("ok.bound", platform=shown, purpose=Term(f"purpose.{purpose}")),
                  private=False)

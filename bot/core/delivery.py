@@ -150,9 +150,7 @@ def _prepare_reading(db: Database, groups: dict[str, list[OutboxMessage]],
         shown = {where: (m.id or 0, m.message_ref) for where, m in
                  _messages(session, rows).items()}
         for group in groups.values():
-            payload = group[0].payload if isinstance(group[0].payload, dict) else {}
-            card = BUILDERS[str(payload.get("builder"))](session, payload.get("params") or {},
-                                                          language)
+            card = _card(session, group, language)
             cards.update((row.id or 0, card) for row in group)
     missing = [row for row in rows if cards[row.id or 0] is not None
                and _where(row) not in shown]
@@ -178,12 +176,17 @@ def _refuse_write_statement(_conn: object, _cursor: object, statement: str,
         raise _Wrote(f"a card builder ran {statement[:40]!r}")
 
 
+def _card(session: Session, group: list[OutboxMessage], language: str) -> Card | None:
+    """The card the rows of one group show (they share builder and parameters)."""
+    payload = group[0].payload if isinstance(group[0].payload, dict) else {}
+    return BUILDERS[str(payload.get("builder"))](session, payload.get("params") or {},
+                                                  language)
+
+
 def _build(session: Session, group: list[OutboxMessage], language: str,
            shown: dict[tuple, ChatMessage], out: dict[int, Prepared]) -> None:
     """One card, built once for the rows of every channel showing it, and their messages."""
-    payload = group[0].payload if isinstance(group[0].payload, dict) else {}
-    build = BUILDERS[str(payload.get("builder"))]
-    card = build(session, payload.get("params") or {}, language)
+    card = _card(session, group, language)
     for row in group:
         if card is None:
             out[row.id or 0] = Prepared(None)

@@ -25,7 +25,7 @@ from sqlmodel import Session, select
 
 from bot.core import templating, timefmt
 from bot.core.errors import Invalid, NotFound
-from bot.core.i18n import normalise, platform_name, t
+from bot.core.i18n import normalise, t
 from bot.declarations import compliance
 from bot.declarations.numbers import NumberRefused, to_int
 from bot.declarations.sheets import PLATFORM_CODES, PLATFORM_ZH, PRODUCT_COLUMNS
@@ -195,10 +195,6 @@ def context_for(session: Session, task_id: int, version: int | None = None) -> d
             "per_person_limit": per_person_limit(campaign)}
 
 
-def _platform_name(code: str, lang: str | None) -> str:
-    return platform_name(code, lang)
-
-
 def _uses_items(mapping: ColumnMap) -> bool:
     return any("item." in str(c["value"]) for c in mapping.columns)
 
@@ -289,7 +285,7 @@ def bundle_bytes(session: Session, task_id: int, lang: str = "zh-CN") -> tuple[s
         readme = declaration_text(session, task_id, lang)
         if _uses_items(column_map(ctx["campaign"].platform)) and (missing := missing_item_ids(ctx)):
             readme += "\n" + t("exp.missing_ids", lang, n=len(missing), skus="、".join(missing[:20]),
-                               platform=_platform_name(ctx["campaign"].platform, lang))
+                               platform=ctx["campaign"].platform)
         archive.writestr("README.txt", readme + "\n")
         for doc in ctx["documents"]:
             path = Path(doc.file_path) if doc.file_path else None

@@ -198,18 +198,17 @@ def card_fields(session: Session, task: Task, declaration: Declaration | None,
     thin, whole = thinnest(margins), total(margins)
     platform = session.get(Platform, found.campaign.platform)
     name = platform_name(found.campaign.platform, lang, platform.name if platform else None)
-    if thin is None or thin.unit is None:
+    rates = found.fees(thin.sku) if thin is not None else None
+    if thin is None or thin.unit is None or rates is None:
         text = t("deal.m.no_cost", lang)
     else:
-        rates = found.fees(thin.sku)
         text = t("deal.m.summary", lang, total=yuan(whole),
                  sku=thin.sku, unit=yuan(thin.unit.margin), rate=_pct(thin.unit.rate),
                  commission=_pct(rates.commission), payment=_pct(rates.payment),
                  shipping=yuan(rates.shipping), platform=name, version=found.table.version)
-    own = found.fees(thin.sku).campaign if thin is not None else ()
-    if own:
+    if rates is not None and rates.campaign:
         text += "\n" + t("deal.m.campaign_fees", lang, fees=Words(tuple(
-            Term(f"deal.fee.{name}") for name in own)))
+            Term(f"deal.fee.{fee}") for fee in rates.campaign)))
     elif not found.table.configured:
         text += "\n" + t("deal.m.no_fees", lang, platform=name)
     return [CardField(label=t("deal.card.margin", lang), value=text, short=False)]
