@@ -10,7 +10,7 @@
 #                                  that version (the one that wrote uv.lock)
 #
 # Usage (as root, with a running Docker daemon and debootstrap installed):
-#   sh deploy/standin-images.sh
+#   sh deploy/standin-images.sh            # the two base images (compose: see the end)
 #   docker build --network=host -t promopilot .
 # Environment: ROOTFS (default /tmp/pp-standin-rootfs, removed once imported), MIRROR
 # (debootstrap's mirror; unset: debootstrap's default), EXTRA_CA_DIR (below), UV_BIN_DIR
@@ -90,5 +90,74 @@ else
     docker build -t "$UV_TAG" "$WORK/uv"
 fi
 
+# `sh deploy/standin-images.sh compose`: also the compose file's other two images, so the
+# whole stack can come up here. Debian bookworm has PostgreSQL 15, not 16: the postgres
+# stand-in is 15 under the tag postgres:16-alpine (its entrypoint does the part of the real
+# one the compose file uses: POSTGRES_USER / _PASSWORD / _DB on an empty data directory).
+# caddy:2 is Debian's caddy (2.6) with the real image's /config and /data.
+PG_TAG=postgres:16-alpine
+CADDY_TAG=caddy:2
+if [ "${1:-}" = compose ]; then
+    if have "$PG_TAG"; then
+        echo "$PG_TAG: present, left alone"
+    else
+        mkdir "$WORK/pg"
+        cat >"$WORK/pg/entrypoint.sh" <<'ENTRYPOINT'
+#!/bin/sh
+set -eu
+: "${POSTGRES_PASSWORD:?}" "${POSTGRES_USER:=postgres}" "${POSTGRES_DB:=$POSTGRES_USER}"
+mkdir -p "$PGDATA" /run/postgresql
+chown postgres:postgres "$PGDATA" /run/postgresql
+chmod 700 "$PGDATA"
+as_pg() { setpriv --reuid=postgres --regid=postgres --init-groups "$@"; }
+if [ ! -s "$PGDATA/PG_VERSION" ]; then
+    printf '%s\n' "$POSTGRES_PASSWORD" >/tmp/pwfile
+    chown postgres /tmp/pwfile
+    as_pg initdb -D "$PGDATA" -U "$POSTGRES_USER" --pwfile=/tmp/pwfile \
+        --auth-local=trust --auth-host=scram-sha-256
+    rm -f /tmp/pwfile
+    echo "host all all all scram-sha-256" >>"$PGDATA/pg_hba.conf"
+    if [ "$POSTGRES_DB" != postgres ]; then
+        as_pg pg_ctl -D "$PGDATA" -o "-c listen_addresses=''" -w start
+        as_pg createdb -U "$POSTGRES_USER" "$POSTGRES_DB"
+        as_pg pg_ctl -D "$PGDATA" -m fast -w stop
+    fi
+fi
+exec setpriv --reuid=postgres --regid=postgres --init-groups \
+    postgres -D "$PGDATA" -c listen_addresses='*'
+ENTRYPOINT
+        cat >"$WORK/pg/Dockerfile" <<DOCKERFILE
+FROM $PYTHON_TAG
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends postgresql-15 \
+ && rm -rf /var/lib/apt/lists/*
+COPY entrypoint.sh /usr/local/bin/docker-entrypoint.sh
+RUN chmod 755 /usr/local/bin/docker-entrypoint.sh
+ENV PATH=/usr/lib/postgresql/15/bin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+    PGDATA=/var/lib/postgresql/data
+STOPSIGNAL SIGINT
+EXPOSE 5432
+ENTRYPOINT ["/usr/local/bin/docker-entrypoint.sh"]
+DOCKERFILE
+        docker build --network=host -t "$PG_TAG" "$WORK/pg"
+    fi
+    if have "$CADDY_TAG"; then
+        echo "$CADDY_TAG: present, left alone"
+    else
+        mkdir "$WORK/caddy"
+        cat >"$WORK/caddy/Dockerfile" <<DOCKERFILE
+FROM $PYTHON_TAG
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends caddy \
+ && rm -rf /var/lib/apt/lists/* \
+ && mkdir -p /config/caddy /data/caddy /etc/caddy
+ENV XDG_CONFIG_HOME=/config XDG_DATA_HOME=/data
+EXPOSE 80 443
+CMD ["caddy", "run", "--config", "/etc/caddy/Caddyfile", "--adapter", "caddyfile"]
+DOCKERFILE
+        docker build --network=host -t "$CADDY_TAG" "$WORK/caddy"
+    fi
+fi
+
 docker image ls --format '{{.Repository}}:{{.Tag}}  {{.Size}}' \
-    | grep -E "^($PYTHON_TAG|$UV_TAG) "
+    | grep -E "^($PYTHON_TAG|$UV_TAG|$PG_TAG|$CADDY_TAG) "
