@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cache
 
@@ -150,44 +151,75 @@ def _task_targets() -> CompoundSelect:
     return union_all(bound, shown)
 
 
+OTHER = ""  # the lane of rows for a chat with no adapter here (they are marked as such)
+
+
+@dataclass
+class _Lane:
+    """One chat's deliveries: its batches follow each other; another chat's run beside."""
+
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    again: bool = False  # woken while a drain runs: one more pass after it
+    drain: asyncio.Task | None = None
+
+
 class Dispatcher:
-    """Sends due outbox rows through the configured chat adapters."""
+    """Sends due outbox rows through the configured chat adapters, a lane per chat.
+
+    Each chat is delivered at its own pace: a batch waits for its slowest message, and a
+    platform's pacing (Feishu's 50 calls a second for the app, Slack's message a second in a
+    channel) would otherwise hold every other chat's cards back with it — in a peak, the
+    console's cards were shown as late as Feishu's (docs/benchmarks.md, "The seventh round").
+    A channel belongs to one chat, so its messages keep their order in its lane."""
 
     def __init__(self, db: Database, adapters: dict[str, ChatAdapter]) -> None:
         self.db = db
         self.adapters = adapters
-        self._lock = asyncio.Lock()
         self.on_delivered: list = []  # callbacks(chat, channel_id) — e.g. console live updates
         self.owner = owner_id("outbox")
-        self._stands_for: dict[int, list[int]] = {}  # this batch: row sent → older versions
-        self._again = False  # woken while a drain runs: one more pass after it
-        self._drain_task: asyncio.Task | None = None
+        self._lanes: dict[str, _Lane] = {}
+
+    def _lane_names(self) -> list[str]:
+        return [*sorted(self.adapters), OTHER]
+
+    def _lane(self, name: str) -> _Lane:
+        lane = self._lanes.get(name)
+        if lane is None:
+            lane = self._lanes[name] = _Lane()
+        return lane
 
     def wake(self) -> None:
         """Deliver what was just decided (call on the event loop). However many actions
-        wake it at once, one drain runs: each pass takes everything due since the last
-        one (a burst of clicks becomes a few large batches, not a pass a click)."""
-        self._again = True
-        if self._drain_task is None or self._drain_task.done():
-            self._drain_task = asyncio.get_running_loop().create_task(self._drain())
+        wake it at once, one drain runs per chat: each pass takes everything due since the
+        last one (a burst of clicks becomes a few large batches, not a pass a click)."""
+        for name in self._lane_names():
+            lane = self._lane(name)
+            lane.again = True
+            if lane.drain is None or lane.drain.done():
+                lane.drain = asyncio.get_running_loop().create_task(self._drain(name))
 
-    async def _drain(self) -> None:
-        while self._again:
-            self._again = False
+    async def _drain(self, name: str) -> None:
+        lane = self._lane(name)
+        while lane.again:
+            lane.again = False
             try:
-                if await self.run_due(DRAIN_BATCH) >= DRAIN_BATCH:
-                    self._again = True  # more may be due already
+                if await self._run_lane(name, DRAIN_BATCH) >= DRAIN_BATCH:
+                    lane.again = True  # more may be due already
             except Exception:  # noqa: BLE001 - the periodic pass retries; say why here
-                log.exception("outbox drain failed")
+                log.exception("outbox drain failed", extra={"chat": name or "other"})
 
-    def claim_due(self, limit: int = 50) -> list[OutboxMessage]:
-        """Lease up to ``limit`` due rows in one statement; rows another dispatcher holds
-        are skipped (PostgreSQL: ``FOR UPDATE SKIP LOCKED``; SQLite: its one writer)."""
+    def claim_due(self, limit: int = 50, chat: str | None = None) -> list[OutboxMessage]:
+        """Lease up to ``limit`` due rows (of one chat's lane when ``chat`` is given;
+        ``OTHER``: the chats with no adapter) in one statement; rows another dispatcher
+        holds are skipped (PostgreSQL: ``FOR UPDATE SKIP LOCKED``; SQLite: its one writer)."""
         now = utcnow()
+        lane = [] if chat is None else [
+            OutboxMessage.chat.not_in(sorted(self.adapters)) if chat == OTHER
+            else OutboxMessage.chat == chat]
         with self.db.session() as session:
             due = (select(OutboxMessage.id)
                    .where(OutboxMessage.status.in_(("pending", "sending")),
-                          OutboxMessage.next_attempt_at <= now)
+                          OutboxMessage.next_attempt_at <= now, *lane)
                    .order_by(OutboxMessage.id).limit(limit)
                    .with_for_update(skip_locked=True))
             claimed = session.execute(
@@ -200,23 +232,28 @@ class Dispatcher:
             return sorted(claimed, key=lambda row: row.id or 0)
 
     async def run_due(self, limit: int = 50) -> int:
-        """Send a batch: prepared in one transaction, channels sent to at once (each one's
-        rows in order), settled in one transaction (``bot.core.delivery``)."""
-        async with self._lock:
-            rows = await asyncio.to_thread(self.claim_due, limit)
+        """Send what is due: a batch of up to ``limit`` rows in every chat's lane, one lane
+        after the other (the periodic pass; ``wake`` runs the lanes side by side)."""
+        return sum([await self._run_lane(name, limit) for name in self._lane_names()])
+
+    async def _run_lane(self, name: str, limit: int) -> int:
+        """Send a batch of one lane: prepared in one transaction, channels sent to at once
+        (each one's rows in order), settled in one transaction (``bot.core.delivery``)."""
+        async with self._lane(name).lock:
+            rows = await asyncio.to_thread(self.claim_due, limit, name)
             if not rows:
                 return 0
             heartbeat = asyncio.create_task(self._keep_leases())
             try:
-                sending, self._stands_for = delivery.collapse(rows)
+                sending, stands_for = delivery.collapse(rows)
                 cards = [r for r in sending if r.kind == "card" and r.chat in self.adapters]
                 prepared = await asyncio.to_thread(
                     delivery.prepare, self.db, cards, get_settings().language,
                     self._unbuildable) if cards else {}
                 done = delivery.Settled()
-                await asyncio.gather(*(self._deliver_all(group, prepared, done)
+                await asyncio.gather(*(self._deliver_all(group, prepared, done, stands_for)
                                        for group in delivery.by_channel(sending)))
-                await asyncio.to_thread(delivery.settle, self.db, done, self._stands_for)
+                await asyncio.to_thread(delivery.settle, self.db, done, stands_for)
             finally:
                 heartbeat.cancel()
             for chat, channel in {(r.chat, r.channel_id) for r in rows}:
@@ -235,12 +272,12 @@ class Dispatcher:
                 log.warning("outbox lease renewal failed", extra={"error": repr(exc)[:200]})
 
     async def _deliver_all(self, rows: list[OutboxMessage], prepared: dict,
-                           done: delivery.Settled) -> None:
+                           done: delivery.Settled, stands_for: dict[int, list[int]]) -> None:
         for row in rows:
-            await self._deliver(row, prepared.get(row.id or 0), done)
+            await self._deliver(row, prepared.get(row.id or 0), done, stands_for)
 
     async def _deliver(self, row: OutboxMessage, prepared: delivery.Prepared | None,
-                       done: delivery.Settled) -> None:
+                       done: delivery.Settled, stands_for: dict[int, list[int]]) -> None:
         """Send one row; what it stores waits for the batch's settle."""
         adapter = self.adapters.get(row.chat)
         if adapter is None:
@@ -261,7 +298,7 @@ class Dispatcher:
                                            key=attempts.delivery_key(row), unsure_since=since)
             done.sent.append(row.id or 0)
         except Exception as exc:  # noqa: BLE001 - every failure is retried or marked dead
-            await asyncio.to_thread(self._failed, row, exc)
+            await asyncio.to_thread(self._failed, row, exc, stands_for)
 
     async def _deliver_card(self, adapter: ChatAdapter, row: OutboxMessage,
                             prepared: delivery.Prepared | None, done: delivery.Settled) -> None:
@@ -299,7 +336,8 @@ class Dispatcher:
         report_unbuildable(self.db, row, exc)
         return CardUnbuildable(f"card cannot be built: {exc!r}"[:500])
 
-    def _failed(self, row: OutboxMessage, exc: Exception) -> None:
+    def _failed(self, row: OutboxMessage, exc: Exception,
+                stands_for: dict[int, list[int]]) -> None:
         retry_after = getattr(exc, "retry_after", None)
         permanent = getattr(exc, "permanent", False)
         dead = permanent or row.attempts >= MAX_ATTEMPTS
@@ -314,7 +352,7 @@ class Dispatcher:
         with self.db.session() as session:
             session.execute(
                 update(OutboxMessage).where(OutboxMessage.id.in_(  # and the versions it stood for
-                    [row.id, *self._stands_for.get(row.id or 0, [])]))
+                    [row.id, *stands_for.get(row.id or 0, [])]))
                 .values(status="dead" if dead else "pending", last_error=repr(exc)[:2000],
                         next_attempt_at=utcnow() + timedelta(seconds=delay), lease_owner="",
                         **({"attempt_started_at": None}
