@@ -25,6 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import peak_setup as setup  # noqa: E402
+from storage.types import utcnow  # noqa: E402
 
 ROWS: list[tuple[str, str, str, str, str]] = []  # goal, floor, measured, target, verdict
 
@@ -78,13 +79,25 @@ class Run:
         return stats
 
 
-def rest(run: Run, app_url: str, bare_url: str, database: str, db_url: str) -> None:
+def writing_floors(run: Run, writing_url: str) -> dict[int, dict]:
+    """The writing floor at each client count: a bare endpoint doing a claim's three writes
+    (the task, its audit row, its card's outbox row) in one transaction on the same database."""
+    return {clients: setup.wrk(f"{writing_url}/api/tasks/1/actions",
+                               setup.rest_lines(run.take(run.budget(run.args.rest_guess))),
+                               clients, run.args.seconds, run.tmp)
+            for clients in run.args.clients}
+
+
+def rest(run: Run, app_url: str, bare_url: str, writing: dict[int, dict], database: str,
+         db_url: str) -> None:
     for clients in run.args.clients:
         floor = run.floors.get(("rest", clients))
         if floor is None:
             floor = run.floor("rest", clients, setup.rest_lines(list(range(1, 40001))),
                               f"{bare_url}/api/tasks/1/actions")
+        writes = writing[clients]
         lines = setup.rest_lines(run.take(run.budget(run.args.rest_guess)))
+        started, since = time.perf_counter(), utcnow()
         stats = setup.wrk(f"{app_url}/api/tasks/1/actions", lines, clients, run.args.seconds,
                           run.tmp, f"rest-{database}-{clients}")
         ratio = stats["rate"] / floor["rate"]
@@ -98,8 +111,61 @@ def rest(run: Run, app_url: str, bare_url: str, database: str, db_url: str) -> N
         else:
             ok = ok and stats["p99_us"] < 1_000_000
             target = "no error, p99 < 1 s"
-        row(f"REST claim, {database}, {clients} clients", fmt(floor),
-            f"{fmt(stats)} ({ratio:.0%} of floor)", target, ok)
+        row(f"REST claim, {database}, {clients} clients",
+            f"{fmt(floor)}; its three writes: {fmt(writes)}",
+            f"{fmt(stats)} ({ratio:.0%} of floor, {stats['rate'] / writes['rate']:.0%} of "
+            "the writes')", target, ok)
+        cards_rows(run, database, clients, stats, db_url, started, since)
+
+
+def unsent(url: str) -> int:
+    """Outbox messages not delivered yet (a claim's card updates wait there)."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        n = conn.execute(text("SELECT count(*) FROM outbox WHERE status IN "
+                              "('pending', 'sending')")).scalar()
+    engine.dispose()
+    return int(n or 0)
+
+
+def shown_by_chat(url: str, since) -> dict[str, tuple[int, float]]:
+    """Per chat: card messages created since ``since`` and the seconds from ``since`` to
+    the last one's delivery."""
+    from sqlalchemy import create_engine, func, select
+
+    from storage.models import OutboxMessage as O
+
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        rows = conn.execute(select(O.chat, func.count(), func.max(O.sent_at))
+                            .where(O.created_at >= since, O.kind == "card")
+                            .group_by(O.chat)).all()
+    engine.dispose()
+    return {chat: (int(n), (last - since).total_seconds() if last else float("nan"))
+            for chat, n, last in rows}
+
+
+def cards_rows(run: Run, database: str, clients: int, stats: dict, db_url: str,
+               started: float, since) -> None:
+    """How far the claims' cards lagged: a claim is answered before its cards are shown
+    (the outbox paces each platform to its documented limits). Waits, up to ``--drain`` s,
+    for the outbox to empty, then says when each chat's last card was shown."""
+    behind = unsent(db_url)
+    deadline = time.time() + run.args.drain
+    while unsent(db_url) and time.time() < deadline:
+        time.sleep(0.2)
+    took = time.perf_counter() - started
+    left = unsent(db_url)
+    claims = stats["requests"] - stats["errors"]
+    chats = ", ".join(f"{chat} {n:,} by {last:.1f} s" for chat, (n, last)
+                      in sorted(shown_by_chat(db_url, since).items()))
+    row(f"REST claims' cards shown, {database}, {clients} clients", "—",
+        f"{behind:,} card updates still queued when the {run.args.seconds:g} s of load "
+        f"stopped; the last shown: {chats} (all: {claims / took:,.0f} claims/s)"
+        + (f"; {left:,} not delivered after {run.args.drain:g} s" if left else ""),
+        "(no goal: the lag, paced by the platforms' limits)", None)
 
 
 def _later_marks() -> str:
@@ -267,8 +333,8 @@ def main() -> None:
     only = set(args.only.split(","))
     run = Run(args)
     per_run = int(max(args.rest_guess, args.chat_guess) * args.seconds)
-    runs = len(args.clients) * sum(kind in only for kind in ("rest", "slack", "feishu",
-                                                               "dingtalk"))
+    runs = len(args.clients) * sum((1 + (kind == "rest")) * (kind in only)  # rest: + writes
+                                   for kind in ("rest", "slack", "feishu", "dingtalk"))
     need = max(args.tasks or per_run * runs, 100_000 if "memory" in only else 0)
     print(f"machine: {platform.machine()}, {__import__('os').cpu_count()} cores, "
           f"{platform.python_implementation()} {platform.python_version()}; "
@@ -298,7 +364,7 @@ def main() -> None:
             databases.append(("sqlite", f"sqlite:///{run.tmp / 'peak.db'}"))
         for database, url in databases:
             t0 = time.perf_counter()
-            n = need if database == "postgresql" else per_run * len(args.clients)
+            n = need if database == "postgresql" else 2 * per_run * len(args.clients)
             run.tasks, run.next = setup.prepare(url, n), 0
             for t in run.tasks:  # the cards exist in the fake Feishu too (updated in place)
                 from tests.fakes.feishu import Sent
@@ -313,6 +379,16 @@ def main() -> None:
                 extra = {**dingtalk.env(ding), **extra}
             workers = args.workers if database == "postgresql" else 1
             extra.setdefault("PROMOPILOT_WORKERS", str(workers))
+            writes: dict[int, dict] = {}
+            if "rest" in only:  # the writing floor, alone on the database (its connections
+                writing_port = setup.free_port()  # go with it before PromoPilot starts)
+                writing = setup.start_bare(run.tmp, setup.server_env(url, writing_port, fakes),
+                                           writing_port, run.tmp / f"writing-{database}.log",
+                                           workers=workers, app="writing_app")
+                setup.wait_up(f"http://127.0.0.1:{writing_port}/healthz")
+                writes = writing_floors(run, f"http://127.0.0.1:{writing_port}")
+                writing.terminate()
+                writing.wait(20)
             app = setup.start_app(setup.server_env(url, port, fakes, extra),
                                   run.tmp / f"app-{database}.log")
             procs.append(app)
@@ -329,7 +405,7 @@ def main() -> None:
                     + (f" (the largest of {workers} workers)" if workers > 1 else ""),
                     "< 200 MB", idle < 200)
             if "rest" in only:
-                rest(run, app_url, bare_url, database, url)
+                rest(run, app_url, bare_url, writes, database, url)
             if database == "postgresql" and "slack" in only:
                 chat(run, "Slack", setup.slack_lines, "/slack/events", app_url, bare_url, url,
                      3000)

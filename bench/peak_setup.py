@@ -91,6 +91,54 @@ def healthz():
 """
 
 
+WRITING_APP = """
+import os
+from fastapi import FastAPI
+from pydantic import BaseModel
+from sqlalchemy import bindparam, insert, update
+from storage.db import make_engine
+from storage.models import AuditEvent, OutboxMessage, Task
+from storage.types import utcnow
+
+engine = make_engine(os.environ["PROMOPILOT_DATABASE_URL"], pool_size=40, max_overflow=0)
+app = FastAPI()
+TASKS = Task.__table__
+# built once, bound per request (building a Core statement costs more than running it)
+CLAIM = (update(TASKS).where(TASKS.c.id == bindparam("task_id"), TASKS.c.state == "new",
+                             TASKS.c.version == bindparam("seen"))
+         .values(state="claimed", version=TASKS.c.version + 1, updated_at=bindparam("now"))
+         .returning(TASKS.c.state, TASKS.c.version))
+AUDIT, OUTBOX = insert(AuditEvent.__table__), insert(OutboxMessage.__table__)
+
+class ActionIn(BaseModel):
+    action: str
+    actor: str
+    comment: str | None = None
+    event_id: str | None = None
+    version: int | None = None
+
+@app.post("/api/tasks/{task_id}/actions")
+def act(task_id: int, body: ActionIn) -> dict:  # a thread-pool endpoint, like PromoPilot's
+    now = utcnow()
+    with engine.begin() as conn:  # the least a claim writes: the task, its audit, its card
+        row = conn.execute(CLAIM, {"task_id": task_id, "seen": body.version, "now": now}).first()
+        conn.execute(AUDIT, {"task_id": task_id, "actor": body.actor, "action": body.action,
+                             "from_state": "new", "to_state": "claimed", "detail": {},
+                             "created_at": now})
+        conn.execute(OUTBOX, {"key": f"floor:{task_id}", "chat": "web", "channel_id": "floor",
+                              "kind": "card", "status": "sent", "card_key": f"task:{task_id}",
+                              "task_id": task_id, "payload": {}, "attempts": 0,
+                              "lease_owner": "", "next_attempt_at": now, "created_at": now})
+    return {"task_id": task_id, "action": body.action, "before": "new",
+            "state": row.state if row else "taken", "version": row.version if row else 0,
+            "duplicate": False}
+
+@app.get("/healthz")
+def healthz():
+    return {"ok": True}
+"""
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -200,9 +248,12 @@ def start_app(env: dict, log: Path) -> subprocess.Popen:
                             cwd=ROOT, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT)
 
 
-def start_bare(tmp: Path, env: dict, port: int, log: Path, workers: int = 1) -> subprocess.Popen:
-    (tmp / "bare_app.py").write_text(BARE_APP)
-    return subprocess.Popen([sys.executable, "-m", "uvicorn", "bare_app:app", "--port",
+def start_bare(tmp: Path, env: dict, port: int, log: Path, workers: int = 1,
+               app: str = "bare_app") -> subprocess.Popen:
+    """A floor app: ``bare_app`` (answers without doing anything) or ``writing_app`` (a claim's
+    three writes in one transaction, on the database ``env`` names)."""
+    (tmp / f"{app}.py").write_text(BARE_APP if app == "bare_app" else WRITING_APP)
+    return subprocess.Popen([sys.executable, "-m", "uvicorn", f"{app}:app", "--port",
                              str(port), "--log-level", "warning", "--no-access-log",
                              "--workers", str(workers)],
                             cwd=tmp, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT)
