@@ -77,6 +77,7 @@ def run(migrate: bool = typer.Option(True, help="apply migrations first"),
     from storage.db import upgrade
 
     # Through the environment, so worker processes read the same settings.
+    os.environ["PROMOPILOT_WORKERS"] = str(workers)  # each worker paces its share of limits
     for name, value in (("PROMOPILOT_HOST", host), ("PROMOPILOT_PORT", port)):
         if value is not None:
             os.environ[name] = str(value)

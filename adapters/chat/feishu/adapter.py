@@ -37,6 +37,7 @@ from lark_oapi.core.token import TokenManager
 from adapters.chat.feishu import keepalive
 from adapters.chat.feishu.render import post_content, render
 from adapters.chat.feishu.settings import FeishuSettings
+from adapters.chat.pacing import worker_processes
 from bot.core.ports import ChatDeliveryError
 from cards.model import Card
 
@@ -44,7 +45,6 @@ log = logging.getLogger(__name__)
 RATE_LIMIT_CODES = {99991400, 230020, 11232, 11233}  # frequency limit (app / per chat)
 TOKEN_CODES = {99991661, 99991663, 99991664, 99991665, 99991668}  # missing/invalid token
 PER_CHAT_INTERVAL = 0.21  # seconds between two messages to one chat (≈5 per second)
-APP_INTERVAL = 0.022  # seconds between two IM calls of the app (≈45 a second, under 50)
 APP = "app"  # the app limiter's one key
 WAIT_INLINE = 10.0  # rate-limit waits up to this long happen here, longer ones in the outbox
 ATTEMPTS = 4
@@ -170,7 +170,9 @@ class FeishuAdapter:
         self.lang = lang
         self.client = client or build_client(settings)
         self.limiter = ChatLimiter()
-        self.app_limiter = ChatLimiter(APP_INTERVAL)  # one key: every IM call of the app
+        # one key: every IM call of the app; Feishu counts the app's calls from every
+        # process, so each worker of ``promopilot run --workers N`` takes its 1/N
+        self.app_limiter = ChatLimiter(settings.app_interval(worker_processes()))
         # PromoPilot user names → Feishu open_ids (set by ``install``; needs the database)
         self.mention_ids: Callable[[list[str]], list[str]] | None = None
 

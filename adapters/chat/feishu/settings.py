@@ -35,11 +35,20 @@ class FeishuSettings(BaseSettings):
     signature_window_seconds: int = Field(
         default=300, validation_alias=AliasChoices("PROMOPILOT_FEISHU_SIGNATURE_WINDOW",
                                                    "signature_window_seconds"))
+    app_calls_per_second: float = Field(
+        default=45.0, gt=0, validation_alias=AliasChoices(
+            "PROMOPILOT_FEISHU_APP_CALLS_PER_SECOND", "app_calls_per_second"),
+        description="IM calls a second for the whole app (Feishu allows 50), shared by this "
+                    "host's worker processes; with several replicas give each its share")
     timeout_seconds: float = 10.0
 
     @property
     def configured(self) -> bool:
         return bool(self.app_id and self.app_secret.get_secret_value())
+
+    def app_interval(self, processes: int) -> float:
+        """Seconds between two IM calls of one process, when ``processes`` share the app."""
+        return max(processes, 1) / self.app_calls_per_second
 
     @property
     def base_url(self) -> str:
