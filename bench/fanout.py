@@ -36,6 +36,7 @@ from sqlmodel import select  # noqa: E402
 
 import bot.wiring  # noqa: E402,F401  (registers the card builders)
 from bot.core import outbox  # noqa: E402
+from bot.core.dispatcher import Dispatcher  # noqa: E402
 from storage.db import Database  # noqa: E402
 from storage.models import OutboxMessage, Task  # noqa: E402
 from storage.types import utcnow  # noqa: E402
@@ -184,7 +185,7 @@ def statuses(db: Database, chat: str) -> dict[str, int]:
         return {status: int(count) for status, count in rows}
 
 
-async def drain(db: Database, dispatcher: outbox.Dispatcher, chat: str, *, poll: float,
+async def drain(db: Database, dispatcher: Dispatcher, chat: str, *, poll: float,
                 timeout: float) -> float:
     """Run the outbox until no row of ``chat`` is waiting; the seconds it took. Deferred rows
     (a limiter's later slot, a 429's Retry-After) are picked up ``poll`` seconds apart, as
@@ -230,7 +231,7 @@ async def fan_out(db: Database, chat: str, channels: int, messages: int, limits:
     platform = PLATFORMS[chat](db, limits, channels)
     try:
         expected = enqueue(db, chat, platform.channels, messages, task_id)
-        dispatcher = outbox.Dispatcher(db, {chat: platform.adapter})
+        dispatcher = Dispatcher(db, {chat: platform.adapter})
         seconds = await drain(db, dispatcher, chat, poll=poll, timeout=timeout)
         seen = platform.delivered()
         window = limits.window(chat)

@@ -22,7 +22,7 @@ from adapters.platforms.sandbox.submitter import SandboxSubmitter
 # Features register their action handlers, card builders and lifecycle listeners on import.
 from bot.approvals import card as _approval_card  # noqa: F401
 from bot.approvals import handlers as _approval_handlers  # noqa: F401
-from bot.core import actions, lifecycle, outbox
+from bot.core import actions, dispatcher, lifecycle, outbox
 from bot.core.ports import ChatAdapter, CostSource, NoticeSource, Submitter
 from bot.core.settings import Settings
 from bot.declarations import autofill as _autofill  # noqa: F401
@@ -63,7 +63,7 @@ class Container:
     extras: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.dispatcher = outbox.Dispatcher(self.db, self.adapters)
+        self.dispatcher = dispatcher.Dispatcher(self.db, self.adapters)
         self.submissions = SubmissionService(self.db, channels.ApiOnly(self.submitters.get))
 
     @property

@@ -13,7 +13,7 @@ from sqlmodel import select
 from adapters.chat.feishu.adapter import FeishuAdapter
 from adapters.chat.feishu.settings import FeishuSettings
 from bot.core import outbox
-from bot.core.outbox import Dispatcher
+from bot.core.dispatcher import Dispatcher
 from storage.models import ChatMessage, OutboxMessage, Task
 from tests.fakes.feishu import FakeFeishu
 from tests.test_poison_notices import Recorder

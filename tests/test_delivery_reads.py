@@ -13,7 +13,7 @@ from sqlalchemy import event
 from sqlmodel import select
 
 from bot.core import outbox
-from bot.core.outbox import Dispatcher
+from bot.core.dispatcher import Dispatcher
 from bot.core.views import BUILDERS
 from cards.model import Card
 from commands.router import Inbound, router

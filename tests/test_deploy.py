@@ -168,6 +168,14 @@ def test_example_environment_names_real_settings_and_every_required_secret():
     required = set(re.findall(r"\$\{(\w+):\?", (ROOT / "docker-compose.yml").read_text()))
     assert required <= names, f"required by compose, missing from env.example: {required - names}"
     settings = {f"PROMOPILOT_{f.upper()}" for f in Settings.model_fields}
+    from adapters.chat.dingtalk.settings import DingTalkSettings
+    from adapters.chat.feishu.settings import FeishuSettings
+    from adapters.chat.slack.settings import SlackSettings
+
+    for chat in (SlackSettings, FeishuSettings, DingTalkSettings):  # their own PROMOPILOT_*
+        for field in chat.model_fields.values():
+            alias = field.validation_alias
+            settings |= {c for c in getattr(alias, "choices", []) if isinstance(c, str)}
     known = settings | {"PROMOPILOT_SECRET_KEY", "PROMOPILOT_WORKERS", "PROMOPILOT_SITE"}
     ours = {n for n in names if n.startswith("PROMOPILOT_")}
     assert ours <= known, f"not a PromoPilot setting: {ours - known}"

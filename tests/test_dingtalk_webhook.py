@@ -12,6 +12,7 @@ from sqlmodel import select
 from adapters.chat.dingtalk import bind_webhook_group, build_adapter
 from adapters.chat.dingtalk.settings import DingTalkSettings
 from bot.core import outbox
+from bot.core.dispatcher import Dispatcher
 from bot.core.ports import Notice
 from bot.watch.ingest import ingest
 from storage.models import OutboxMessage
@@ -42,7 +43,7 @@ def rows(db) -> list[OutboxMessage]:
 
 
 async def test_rate_limit_queues_and_sends_later_nothing_dropped(db, robot):
-    dispatcher = outbox.Dispatcher(db, {"dingtalk": build_adapter(webhook_settings(robot), db)})
+    dispatcher = Dispatcher(db, {"dingtalk": build_adapter(webhook_settings(robot), db)})
     with db.session() as session:
         for i in range(25):
             outbox.enqueue_text(session, "dingtalk", "webhook", f"通知 {i}", key=f"notice-{i}")
@@ -64,7 +65,7 @@ async def test_rate_limit_queues_and_sends_later_nothing_dropped(db, robot):
 
 async def test_robot_throttling_us_is_retried_not_dropped(db, robot):
     robot.webhook_limit = 3  # someone else shares this robot
-    dispatcher = outbox.Dispatcher(db, {"dingtalk": build_adapter(webhook_settings(robot), db)})
+    dispatcher = Dispatcher(db, {"dingtalk": build_adapter(webhook_settings(robot), db)})
     with db.session() as session:
         for i in range(6):
             outbox.enqueue_text(session, "dingtalk", "webhook", f"n{i}", key=f"n-{i}")
@@ -85,7 +86,7 @@ async def test_robot_throttling_us_is_retried_not_dropped(db, robot):
 
 async def test_wrong_signing_secret_is_refused_and_reported(db, robot):
     adapter = build_adapter(webhook_settings(robot, secret="SECwrong"), db)
-    dispatcher = outbox.Dispatcher(db, {"dingtalk": adapter})
+    dispatcher = Dispatcher(db, {"dingtalk": adapter})
     with db.session() as session:
         outbox.enqueue_text(session, "dingtalk", "webhook", "hello", key="hello")
     await dispatcher.run_due()
@@ -102,7 +103,7 @@ async def test_notice_reaches_webhook_group_as_action_card(seeded, robot):
     ingest(seeded, [Notice(platform="pdd", external_id="wh-1",
                            title="@所有人 百亿补贴 <b>报名</b> @all", registration_end=now
                            + timedelta(days=2), event_start=now + timedelta(days=5))])
-    dispatcher = outbox.Dispatcher(seeded, {"dingtalk": build_adapter(webhook_settings(robot),
+    dispatcher = Dispatcher(seeded, {"dingtalk": build_adapter(webhook_settings(robot),
                                                                       seeded)})
     await dispatcher.run_due()
     [message] = robot.webhook_messages

@@ -22,10 +22,10 @@ from sqlmodel import select
 from bot.core import inbox as inbox_module
 from bot.core.actions import ActionRequest, perform
 from bot.core.actors import Actor
+from bot.core.dispatcher import Dispatcher
 from bot.core.errors import Conflict
 from bot.core.inbox import InboxWorker
 from bot.core.leases import get_lease_settings
-from bot.core.outbox import Dispatcher
 from bot.core.users import add_user
 from storage.models import AuditEvent, ChatMessage, InboxEvent, OutboxMessage, Task, User
 from storage.types import utcnow

@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 
 from adapters.platforms.http_json import HttpJsonSource
 from adapters.platforms.sandbox.server import build_router, review_items
-from bot.core.outbox import Dispatcher
+from bot.core.dispatcher import Dispatcher
 from bot.core.views import BUILDERS
 from bot.watch import cli as watch_cli
 from bot.watch import ingest as ingest_module

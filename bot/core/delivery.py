@@ -1,4 +1,4 @@
-"""The outbox dispatcher's database work, a batch at a time (``bot.core.outbox.Dispatcher``).
+"""The outbox dispatcher's database work, a batch at a time (``bot.core.dispatcher.Dispatcher``).
 
 Per delivered row the dispatcher used to open three transactions (build the card and reserve
 its message, store the reference, mark the row sent), each a commit PostgreSQL waits for the
