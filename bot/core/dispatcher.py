@@ -29,6 +29,10 @@ from storage.types import utcnow
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 10
 DRAIN_BATCH = 200  # rows a pass after actions takes: the batch's reads are shared
+# A woken lane waits this long before it takes its batch, so the clicks of a burst share a
+# few batches (each batch's claim, reads and settle are a fixed cost) instead of the fast
+# lanes running a small batch after each click: REST claims 188 → 287/s in the bench.
+GATHER_SECONDS = 0.1
 
 
 OTHER = ""  # the lane of rows for a chat with no adapter here (they are marked as such)
@@ -81,6 +85,7 @@ class Dispatcher:
     async def _drain(self, name: str) -> None:
         lane = self._lane(name)
         while lane.again:
+            await asyncio.sleep(GATHER_SECONDS)  # the clicks of the moment join this batch
             lane.again = False
             try:
                 if await self._run_lane(name, DRAIN_BATCH) >= DRAIN_BATCH:
