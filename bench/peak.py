@@ -118,31 +118,24 @@ def rest(run: Run, app_url: str, bare_url: str, writing: dict[int, dict], databa
         cards_rows(run, database, clients, stats, db_url, started, since)
 
 
-def unsent(url: str) -> int:
+def unsent(conn) -> int:
     """Outbox messages not delivered yet (a claim's card updates wait there)."""
-    from sqlalchemy import create_engine, text
+    from sqlalchemy import text
 
-    engine = create_engine(url)
-    with engine.connect() as conn:
-        n = conn.execute(text("SELECT count(*) FROM outbox WHERE status IN "
-                              "('pending', 'sending')")).scalar()
-    engine.dispose()
-    return int(n or 0)
+    return int(conn.execute(text("SELECT count(*) FROM outbox WHERE status IN "
+                                 "('pending', 'sending')")).scalar() or 0)
 
 
-def shown_by_chat(url: str, since) -> dict[str, tuple[int, float]]:
+def shown_by_chat(conn, since) -> dict[str, tuple[int, float]]:
     """Per chat: card messages created since ``since`` and the seconds from ``since`` to
     the last one's delivery."""
-    from sqlalchemy import create_engine, func, select
+    from sqlalchemy import func, select
 
     from storage.models import OutboxMessage as O
 
-    engine = create_engine(url)
-    with engine.connect() as conn:
-        rows = conn.execute(select(O.chat, func.count(), func.max(O.sent_at))
-                            .where(O.created_at >= since, O.kind == "card")
-                            .group_by(O.chat)).all()
-    engine.dispose()
+    rows = conn.execute(select(O.chat, func.count(), func.max(O.sent_at))
+                        .where(O.created_at >= since, O.kind == "card")
+                        .group_by(O.chat)).all()
     return {chat: (int(n), (last - since).total_seconds() if last else float("nan"))
             for chat, n, last in rows}
 
@@ -152,15 +145,24 @@ def cards_rows(run: Run, database: str, clients: int, stats: dict, db_url: str,
     """How far the claims' cards lagged: a claim is answered before its cards are shown
     (the outbox paces each platform to its documented limits). Waits, up to ``--drain`` s,
     for the outbox to empty, then says when each chat's last card was shown."""
-    behind = unsent(db_url)
-    deadline = time.time() + run.args.drain
-    while unsent(db_url) and time.time() < deadline:
-        time.sleep(0.2)
-    took = time.perf_counter() - started
-    left = unsent(db_url)
+    from sqlalchemy import create_engine
+
+    engine = create_engine(db_url)
+    try:
+        with engine.connect() as conn:  # each statement its own transaction: fresh counts
+            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+            behind = unsent(conn)
+            deadline = time.time() + run.args.drain
+            while unsent(conn) and time.time() < deadline:
+                time.sleep(0.2)
+            took = time.perf_counter() - started
+            left = unsent(conn)
+            shown = shown_by_chat(conn, since)
+    finally:
+        engine.dispose()
     claims = stats["requests"] - stats["errors"]
     chats = ", ".join(f"{chat} {n:,} by {last:.1f} s" for chat, (n, last)
-                      in sorted(shown_by_chat(db_url, since).items()))
+                      in sorted(shown.items()))
     row(f"REST claims' cards shown, {database}, {clients} clients", "—",
         f"{behind:,} card updates still queued when the {run.args.seconds:g} s of load "
         f"stopped; the last shown: {chats} (all: {claims / took:,.0f} claims/s)"

@@ -31,7 +31,22 @@ FEISHU_USERS = [f"ou_bench{i}" for i in range(8)]
 WEB_USERS = ["li.na", "wang.fang", "alex", "zhou.qiang"]
 FEISHU_TOKEN, FEISHU_KEY = "bench-verification-token", "bench-encrypt-key"
 
-BARE_APP = """
+# The request body both floor apps parse (PromoPilot's action body) and their health check.
+ACTION_IN = """
+class ActionIn(BaseModel):
+    action: str
+    actor: str
+    comment: str | None = None
+    event_id: str | None = None
+    version: int | None = None
+"""
+HEALTHZ = """
+@app.get("/healthz")
+def healthz():
+    return {"ok": True}
+"""
+
+BARE_APP = ("""
 import os, re
 from fastapi import FastAPI, Request
 from pydantic import BaseModel
@@ -44,13 +59,7 @@ from fastapi.responses import Response
 
 app = FastAPI()
 
-class ActionIn(BaseModel):
-    action: str
-    actor: str
-    comment: str | None = None
-    event_id: str | None = None
-    version: int | None = None
-
+""" + ACTION_IN + """
 @app.post("/api/tasks/{task_id}/actions")
 def act(task_id: int, body: ActionIn) -> dict:  # a thread-pool endpoint, like PromoPilot's
     return {"task_id": task_id, "action": body.action, "before": "new", "state": "claimed",
@@ -85,13 +94,10 @@ async def feishu_events(request: Request):
     return Response(answer.content, status_code=answer.status_code,
                     media_type="application/json")
 
-@app.get("/healthz")
-def healthz():
-    return {"ok": True}
-"""
+""" + HEALTHZ)
 
 
-WRITING_APP = """
+WRITING_APP = ("""
 import os
 from fastapi import FastAPI
 from pydantic import BaseModel
@@ -100,6 +106,7 @@ from storage.db import make_engine
 from storage.models import AuditEvent, OutboxMessage, Task
 from storage.types import utcnow
 
+# 40 a process: two workers stay inside PostgreSQL's 100 connections
 engine = make_engine(os.environ["PROMOPILOT_DATABASE_URL"], pool_size=40, max_overflow=0)
 app = FastAPI()
 TASKS = Task.__table__
@@ -110,13 +117,7 @@ CLAIM = (update(TASKS).where(TASKS.c.id == bindparam("task_id"), TASKS.c.state =
          .returning(TASKS.c.state, TASKS.c.version))
 AUDIT, OUTBOX = insert(AuditEvent.__table__), insert(OutboxMessage.__table__)
 
-class ActionIn(BaseModel):
-    action: str
-    actor: str
-    comment: str | None = None
-    event_id: str | None = None
-    version: int | None = None
-
+""" + ACTION_IN + """
 @app.post("/api/tasks/{task_id}/actions")
 def act(task_id: int, body: ActionIn) -> dict:  # a thread-pool endpoint, like PromoPilot's
     now = utcnow()
@@ -133,10 +134,10 @@ def act(task_id: int, body: ActionIn) -> dict:  # a thread-pool endpoint, like P
             "state": row.state if row else "taken", "version": row.version if row else 0,
             "duplicate": False}
 
-@app.get("/healthz")
-def healthz():
-    return {"ok": True}
-"""
+""" + HEALTHZ)
+
+
+FLOOR_APPS = {"bare_app": BARE_APP, "writing_app": WRITING_APP}
 
 
 def free_port() -> int:
@@ -252,7 +253,7 @@ def start_bare(tmp: Path, env: dict, port: int, log: Path, workers: int = 1,
                app: str = "bare_app") -> subprocess.Popen:
     """A floor app: ``bare_app`` (answers without doing anything) or ``writing_app`` (a claim's
     three writes in one transaction, on the database ``env`` names)."""
-    (tmp / f"{app}.py").write_text(BARE_APP if app == "bare_app" else WRITING_APP)
+    (tmp / f"{app}.py").write_text(FLOOR_APPS[app])
     return subprocess.Popen([sys.executable, "-m", "uvicorn", f"{app}:app", "--port",
                              str(port), "--log-level", "warning", "--no-access-log",
                              "--workers", str(workers)],

@@ -104,7 +104,7 @@ async def test_notice_reaches_webhook_group_as_action_card(seeded, robot):
                            title="@所有人 百亿补贴 <b>报名</b> @all", registration_end=now
                            + timedelta(days=2), event_start=now + timedelta(days=5))])
     dispatcher = Dispatcher(seeded, {"dingtalk": build_adapter(webhook_settings(robot),
-                                                                      seeded)})
+                                                               seeded)})
     await dispatcher.run_due()
     [message] = robot.webhook_messages
     assert message["msgtype"] == "actionCard"
